@@ -1,0 +1,1 @@
+"""Engine for bootstrapping an LLVM/libc++/musl Linux system from source."""
