@@ -1,0 +1,76 @@
+"""doit action functions. Module-level so doit can pickle them for `-n N` worker processes.
+
+Each turns a user-fixable BootstrapError into a TaskFailed carrying the readable message,
+instead of a Python traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import wraps
+from typing import Any
+
+from doit.exceptions import TaskFailed
+
+from .build import ComponentSpec, build_component, prepare_component
+from .config import Config, Paths
+from .errors import BootstrapError
+from .fetch import FetchPolicy, fetch_all, fetch_source
+from .sources import Source
+
+
+def reported(func: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(func)
+    def wrapper(*args: Any) -> TaskFailed | None:
+        try:
+            func(*args)
+        except BootstrapError as err:
+            return TaskFailed(err.render())
+        return None
+
+    return wrapper
+
+
+@reported
+def fetch_one(source: Source, policy: FetchPolicy) -> None:
+    fetch_source(source, policy)
+
+
+@reported
+def fetch_selected(sources: Sequence[Source], policy: FetchPolicy, jobs: int) -> None:
+    fetch_all(sources, policy, jobs=max(2, min(jobs, 6)))
+    print(f"{len(sources)} source(s) present and verified in {policy.cache_dir}")
+
+
+@reported
+def prepare(spec: ComponentSpec) -> None:
+    prepare_component(spec)
+
+
+@reported
+def build(spec: ComponentSpec) -> None:
+    build_component(spec)
+
+
+@reported
+def preflight(config: Config, arches: list[str], mode: str) -> None:
+    from .preflight import run_preflight
+
+    run_preflight(config, arches, mode)
+
+
+@reported
+def mirror(sources: Sequence[Source], paths: Paths) -> None:
+    from .debmirror import enable_deb_src, fill_mirror
+
+    enable_deb_src()
+    mirror_dir = paths.default_mirror
+    report = fill_mirror(sources, mirror_dir, mirror_dir / "sources-override.yml")
+    print(report.summary())
+
+
+def not_yet(what: str) -> TaskFailed:
+    return TaskFailed(
+        f"'{what}' is not implemented yet: it arrives with the stage3 work "
+        "(rootfs tarball and verification)."
+    )

@@ -1,0 +1,97 @@
+"""The frozen configuration of one run: where things live and what was selected."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .fetch import FetchPolicy
+from .options import Selection
+
+# Fixed rather than taken from git: a new commit must not invalidate every build.
+DEFAULT_SOURCE_DATE_EPOCH = 1700000000
+
+
+@dataclass(frozen=True)
+class Paths:
+    repo: Path
+    build: Path
+    downloads: Path
+    out: Path
+
+    @classmethod
+    def under(cls, repo: Path) -> Paths:
+        build = Path(os.environ.get("SERPENT_BUILD_DIR") or repo / "build")
+        return cls(repo=repo, build=build, downloads=repo / "downloads", out=repo / "out")
+
+    @property
+    def sources_file(self) -> Path:
+        return self.repo / "sources.yml"
+
+    @property
+    def toolchain_dir(self) -> Path:
+        return self.repo / "toolchain"
+
+    @property
+    def recipe_dir(self) -> Path:
+        return self.repo / "stages" / "recipes"
+
+    @property
+    def profiles_file(self) -> Path:
+        return self.repo / "stages" / "profiles.yml"
+
+    @property
+    def patch_dir(self) -> Path:
+        return self.repo / "patches"
+
+    @property
+    def default_mirror(self) -> Path:
+        return self.repo / "mirror"
+
+    @property
+    def report_dir(self) -> Path:
+        return self.build / "reports"
+
+
+@dataclass(frozen=True)
+class Config:
+    paths: Paths
+    selection: Selection
+    jobs: int
+    source_date_epoch: int
+    mirror_dirs: tuple[Path, ...]
+    sources_override: Path | None
+
+    @classmethod
+    def create(cls, repo: Path, selection: Selection) -> Config:
+        paths = Paths.under(repo)
+        return cls(
+            paths=paths,
+            selection=selection,
+            jobs=selection.jobs or os.cpu_count() or 1,
+            source_date_epoch=int(os.environ.get("SOURCE_DATE_EPOCH") or DEFAULT_SOURCE_DATE_EPOCH),
+            mirror_dirs=_mirror_dirs(selection, paths),
+            sources_override=_override_file(selection, paths),
+        )
+
+    @property
+    def fetch_policy(self) -> FetchPolicy:
+        return FetchPolicy(
+            cache_dir=self.paths.downloads,
+            mirror_dirs=self.mirror_dirs,
+            offline=self.selection.offline,
+        )
+
+
+def _mirror_dirs(selection: Selection, paths: Paths) -> tuple[Path, ...]:
+    if selection.mirror_dir:
+        return tuple(Path(p).resolve() for p in selection.mirror_dir.split(":") if p)
+    return (paths.default_mirror,) if paths.default_mirror.is_dir() else ()
+
+
+def _override_file(selection: Selection, paths: Paths) -> Path | None:
+    if selection.sources_override:
+        return Path(selection.sources_override).resolve()
+    default = paths.default_mirror / "sources-override.yml"
+    return default if default.is_file() else None

@@ -1,0 +1,53 @@
+"""Where each target's trees, work dirs, logs and stamps live under build/<arch>/."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Layout:
+    base: Path  # build/<arch>
+    triplet: str
+
+    @property
+    def toolchain(self) -> Path:
+        """The stage1 toolchain prefix (bin/, lib/clang/, sysroot/); relocatable as a whole."""
+        return self.base / "stage1"
+
+    @property
+    def sysroot(self) -> Path:
+        return self.toolchain / "sysroot"
+
+    @property
+    def cross_files(self) -> Path:
+        """Generated CMake toolchain file and meson cross file."""
+        return self.toolchain / "share" / "serpent"
+
+    @property
+    def cmake_toolchain(self) -> Path:
+        return self.cross_files / f"{self.triplet}.cmake"
+
+    @property
+    def meson_cross(self) -> Path:
+        return self.cross_files / f"{self.triplet}.meson"
+
+    def stage_root(self, stage: str) -> Path:
+        """The tree a stage produces: the sysroot for stage1, a root fs for stage2/3."""
+        return self.sysroot if stage == "stage1" else self.base / stage
+
+    def install_root(self, stage: str, kind: str) -> Path:
+        return {"sysroot": self.sysroot, "toolchain": self.toolchain}.get(
+            kind, self.stage_root(stage)
+        )
+
+    def workdir(self, stage: str, component: str) -> Path:
+        return self.base / "work" / stage / component
+
+    def log(self, stage: str, component: str, kind: str = "") -> Path:
+        suffix = f".{kind}" if kind else ""
+        return self.base / "logs" / stage / f"{component}{suffix}.log"
+
+    def stamp(self, stage: str, component: str, kind: str) -> Path:
+        return self.base / "stamps" / stage / f"{component}.{kind}"

@@ -1,0 +1,112 @@
+"""Preflight (`doit check`): what this host lacks for the selection, with the package names.
+
+It also says, before any build starts, whether stage3 can run here: root or working user
+namespaces, and for a foreign target a binfmt_misc registration of qemu-user (ideally with
+the F flag, so nothing needs copying into the chroot).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import Config
+from .errors import BootstrapError
+from .targets import load_targets, normalise_arch
+
+LLVM_MAJOR = "22"
+BINFMT = Path("/proc/sys/fs/binfmt_misc")
+
+
+@dataclass(frozen=True)
+class Need:
+    tool: str  # a command on PATH or an absolute path
+    package: str  # Debian/Ubuntu package providing it
+    why: str
+
+
+def needs(mode: str) -> list[Need]:
+    llvm = f"/usr/lib/llvm-{LLVM_MAJOR}/bin"
+    common = [
+        Need("make", "make", "kernel headers, musl, autotools builds"),
+        Need("cc", "gcc", "host compiler for kernel header tools (HOSTCC)"),
+        Need("patch", "patch", "applying patches/"),
+        Need("zstd", "zstd", "unpacking .tar.zst sources"),
+        Need("cmake", "cmake", "compiler-rt, libunwind, libc++ (and LLVM)"),
+        Need("ninja", "ninja-build", "CMake builds"),
+        Need(f"{llvm}/clang", f"clang-{LLVM_MAJOR}", "stage1 compiler"),
+        Need(f"{llvm}/ld.lld", f"lld-{LLVM_MAJOR}", "stage1 linker"),
+        Need(f"{llvm}/llvm-ar", f"llvm-{LLVM_MAJOR}", "stage1 binutils"),
+    ]
+    if mode == "llvm":
+        common.append(Need("python3", "python3", "LLVM's CMake"))
+    return common
+
+
+def missing(requirements: list[Need]) -> list[Need]:
+    return [n for n in requirements if not _have(n.tool)]
+
+
+def _have(tool: str) -> bool:
+    return os.access(tool, os.X_OK) if tool.startswith("/") else shutil.which(tool) is not None
+
+
+def stage3_isolation() -> tuple[bool, str]:
+    """Can this process make mount namespaces and chroot? (root, or user namespaces)"""
+    if os.geteuid() == 0:
+        return True, "running as root: mount namespaces and chroot available"
+    probe = subprocess.run(["unshare", "-U", "-r", "-m", "true"], capture_output=True)
+    if probe.returncode == 0:
+        return True, "user namespaces work (unshare -U -r)"
+    return False, "not root and user namespaces are unavailable"
+
+
+def binfmt_status(qemu: str) -> tuple[bool, str]:
+    entry = BINFMT / qemu
+    if not (BINFMT / "status").exists():
+        return False, f"binfmt_misc is not mounted (mount -t binfmt_misc binfmt_misc {BINFMT})"
+    if not entry.exists():
+        return False, (
+            f"no binfmt_misc entry '{qemu}': apt-get install qemu-user-static "
+            "binfmt-support (Debian registers it with the F flag)"
+        )
+    text = entry.read_text()
+    if "enabled" not in text.splitlines()[0]:
+        return False, f"binfmt_misc entry '{qemu}' is disabled (echo 1 > {entry})"
+    flags = next((ln.split()[1] for ln in text.splitlines() if ln.startswith("flags:")), "")
+    if "F" not in flags:
+        return True, f"'{qemu}' registered without the F flag: qemu must be copied into roots"
+    return True, f"'{qemu}' registered with flags {flags}"
+
+
+def run_preflight(config: Config, arches: list[str], mode: str) -> None:
+    lines = [f"toolchain mode: {mode}; targets: {', '.join(arches)}"]
+    absent = missing(needs(mode))
+    for need in needs(mode):
+        state = "MISSING" if need in absent else "ok"
+        lines.append(f"  [{state:7}] {need.tool:32} ({need.package}: {need.why})")
+    ok, why = stage3_isolation()
+    lines.append(f"  stage3 isolation: {'ok' if ok else 'NO'} - {why}")
+    problems = [f"stage3 cannot run: {why}"] if not ok else []
+    targets = load_targets(config.paths.toolchain_dir)
+    for arch in arches:
+        target = targets[arch]
+        if target.is_native():
+            lines.append(f"  {arch}: native on this host (no emulation needed)")
+            continue
+        ok, why = binfmt_status(target.qemu)
+        lines.append(f"  {arch}: foreign (host {normalise_arch(os.uname().machine)}); {why}")
+        if not ok:
+            problems.append(f"{arch} code cannot run here: {why}")
+    print("\n".join(lines))
+    if absent:
+        packages = " ".join(sorted({n.package for n in absent}))
+        problems.append(f"missing host tools; fix: apt-get install {packages}")
+    if problems:
+        raise BootstrapError(
+            "preflight failed:\n  " + "\n  ".join(problems),
+            fix="see above; tools/setup-host installs everything on Debian",
+        )

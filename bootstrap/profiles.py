@@ -1,0 +1,69 @@
+"""Profiles (stages/profiles.yml): which components each stage builds, in which order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .recipes import MODES, STAGES, Recipe
+from .schema import Field, list_of, load_yaml, matches, validate
+
+PROFILE_FIELDS: tuple[Field, ...] = (
+    Field("doc", str, "one line saying what the profile is for", required=True),
+    Field(
+        "toolchain",
+        str,
+        "default stage1 toolchain mode: host or llvm",
+        required=True,
+        check=matches("|".join(MODES), " or ".join(MODES)),
+    ),
+    *(
+        Field(s, list, f"components of {s}, in build order", default=list, check=list_of(str))
+        for s in STAGES
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    doc: str
+    toolchain: str
+    stages: dict[str, tuple[str, ...]]
+
+    def components(self, stage: str) -> tuple[str, ...]:
+        return self.stages.get(stage, ())
+
+
+def load_profiles(path: Path, recipes: dict[str, Recipe]) -> dict[str, Profile]:
+    data = load_yaml(path)
+    if not isinstance(data, dict) or not isinstance(data.get("profiles"), dict):
+        raise ConfigError("expected a top-level 'profiles:' mapping", where=str(path))
+    profiles = {}
+    for name, raw in data["profiles"].items():
+        where = f"{path}: profile '{name}'"
+        entry: dict[str, Any] = validate(raw, PROFILE_FIELDS, where)
+        for stage in STAGES:
+            _check_components(entry[stage], recipes, f"{where}, {stage}")
+        profiles[name] = Profile(
+            name=name,
+            doc=entry["doc"],
+            toolchain=entry["toolchain"],
+            stages={s: tuple(entry[s]) for s in STAGES},
+        )
+    return profiles
+
+
+def _check_components(names: list[str], recipes: dict[str, Recipe], where: str) -> None:
+    missing = [n for n in names if n not in recipes]
+    if missing:
+        raise ConfigError(
+            f"no recipe for component(s): {', '.join(missing)}",
+            where=where,
+            fix="add stages/recipes/<component>.yml or fix the name",
+        )
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(f"component(s) listed twice: {', '.join(dupes)}", where=where)

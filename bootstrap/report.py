@@ -1,0 +1,170 @@
+"""The doit reporter: a tqdm bar over the selected tasks, a failure summary, a JSON report.
+
+Build output never passes through here (each build writes its own log file); the reporter
+only sees task events. The JSON report (per task: status, duration, log) is what nightly
+jobs read: build/reports/latest.json, plus one timestamped copy per run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from .fsutil import write_atomic
+
+RULE = "=" * 72
+
+
+def reporter_class(report_dir: Path) -> type:
+    """doit instantiates the reporter itself, so the report dir is bound into a subclass."""
+    return type("BootstrapReporter", (BootstrapReporter,), {"report_dir": report_dir})
+
+
+def _closure(tasks: dict[str, Any], selected: list[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    stack = list(reversed(selected))
+    while stack:
+        name = stack.pop()
+        if name in seen or name not in tasks:
+            continue
+        seen[name] = None
+        task = tasks[name]
+        stack.extend([*task.task_dep, *task.setup_tasks])
+    return list(seen)
+
+
+class BootstrapReporter:
+    desc = "progress bar, per-task logs, failure summary and a JSON run report"
+    report_dir: Path = Path("build/reports")
+
+    def __init__(self, outstream: Any, options: dict[str, Any]):
+        self.out = outstream
+        self.options = options
+        self.started = time.time()
+        self.results: dict[str, dict[str, Any]] = {}
+        self.starts: dict[str, float] = {}
+        self.failures: list[tuple[Any, Any]] = []
+        self.errors: list[str] = []
+        self.bar: tqdm | None = None
+
+    # -- doit reporter API -----------------------------------------------------------------
+    def initialize(self, tasks: dict[str, Any], selected_tasks: list[str]) -> None:
+        names = _closure(tasks, selected_tasks)
+        total = sum(1 for n in names if tasks[n].actions)
+        self.bar = tqdm(
+            total=total,
+            unit="task",
+            file=sys.stderr,
+            dynamic_ncols=True,
+            disable=None,
+            bar_format="{l_bar}{bar}| {n}/{total} [{elapsed}<{remaining}]",
+        )
+
+    def get_status(self, task: Any) -> None:
+        pass
+
+    def execute_task(self, task: Any) -> None:
+        if not task.actions:
+            return
+        self.starts[task.name] = time.time()
+        self._say(f".  {task.name}")
+        if self.bar:
+            self.bar.set_description_str(task.name[-40:], refresh=True)
+
+    def add_success(self, task: Any) -> None:
+        self._record(task, "ok")
+
+    def add_failure(self, task: Any, fail: Any) -> None:
+        self._record(task, "failed", fail.get_msg())
+        self.failures.append((task, fail))
+
+    def skip_uptodate(self, task: Any) -> None:
+        self._record(task, "up-to-date")
+
+    def skip_ignore(self, task: Any) -> None:
+        self._record(task, "ignored")
+
+    def cleanup_error(self, exception: Any) -> None:
+        self.errors.append(exception.get_msg())
+
+    def runtime_error(self, msg: str) -> None:
+        self.errors.append(msg)
+
+    def teardown_task(self, task: Any) -> None:
+        pass
+
+    def complete_run(self) -> None:
+        if self.bar:
+            self.bar.close()
+        path = self._write_report()
+        for task, fail in self.failures:
+            self._print_failure(task, fail)
+        for msg in self.errors:
+            self.out.write(f"{RULE}\ndoit: {msg}\n")
+        counts = self._counts()
+        summary = ", ".join(f"{n} {status}" for status, n in counts.items())
+        verdict = "FAILED" if self.failures or self.errors else "OK"
+        self.out.write(
+            f"{verdict}: {summary or 'nothing to do'} "
+            f"in {time.time() - self.started:.2f}s; report: {path}\n"
+        )
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _say(self, text: str) -> None:
+        if self.bar is not None and not self.bar.disable:
+            self.bar.write(text, file=self.out)
+        else:
+            self.out.write(text + "\n")
+
+    def _record(self, task: Any, status: str, message: str = "") -> None:
+        if not task.actions:
+            return
+        start = self.starts.get(task.name)
+        entry: dict[str, Any] = {
+            "status": status,
+            "duration": round(time.time() - start, 3) if start else 0.0,
+            **(task.meta or {}),
+        }
+        if message:
+            entry["message"] = message
+        self.results[task.name] = entry
+        if self.bar:
+            self.bar.update(1)
+
+    def _counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for entry in self.results.values():
+            counts[entry["status"]] = counts.get(entry["status"], 0) + 1
+        return counts
+
+    def _write_report(self) -> Path:
+        report = {
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
+            "duration": round(time.time() - self.started, 3),
+            "argv": sys.argv[1:],
+            "ok": not self.failures and not self.errors,
+            "counts": self._counts(),
+            "tasks": self.results,
+            "errors": self.errors,
+        }
+        text = json.dumps(report, indent=2, sort_keys=True) + "\n"
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(self.started))
+        write_atomic(self.report_dir / f"run-{stamp}.json", text)
+        latest = self.report_dir / "latest.json"
+        write_atomic(latest, text)
+        return latest
+
+    def _print_failure(self, task: Any, fail: Any) -> None:
+        meta = task.meta or {}
+        self.out.write(f"{RULE}\nFAILED {task.name}\n")
+        if meta:
+            self.out.write(
+                f"  target {meta.get('target')}, stage {meta.get('stage')}, "
+                f"component {meta.get('component')}\n  log: {meta.get('log')}\n"
+            )
+        self.out.write(fail.get_msg().rstrip() + "\n")

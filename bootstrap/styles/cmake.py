@@ -1,0 +1,46 @@
+"""CMake with Ninja and the target's generated toolchain file."""
+
+from __future__ import annotations
+
+from typing import Any
+
+VERSION = 1
+DEFAULTS: dict[str, Any] = {"out_of_tree": True, "install_targets": []}
+
+
+def commands(r: dict[str, Any]) -> dict[str, list[list[str]]]:
+    targets = [arg for t in r["build_targets"] for arg in ("--target", t)]
+    install = (
+        [
+            [
+                "env",
+                "DESTDIR=${destdir}",
+                "ninja",
+                "-C",
+                "${builddir}",
+                *r["make_args"],
+                *r["install_targets"],
+            ]
+        ]
+        if r["install_targets"]
+        else [["env", "DESTDIR=${destdir}", "cmake", "--install", "${builddir}"]]
+    )
+    return {
+        "configure": [
+            [
+                "cmake",
+                "-S",
+                "${srcdir}",
+                "-B",
+                "${builddir}",
+                "-G",
+                "Ninja",
+                "-DCMAKE_BUILD_TYPE=Release",
+                "-DCMAKE_INSTALL_PREFIX=${prefix}",
+                "-DCMAKE_TOOLCHAIN_FILE=${cmake_toolchain}",
+                *r["configure_args"],
+            ]
+        ],
+        "build": [["cmake", "--build", "${builddir}", "-j", "${jobs}", *targets]],
+        "install": install,
+    }

@@ -1,0 +1,158 @@
+"""The doit task graph, built from a loaded Project.
+
+Per source: `fetch:<source>`. Per target x stage x component: `prepare:<arch>/<stage>/<c>`
+and `build:<arch>/<stage>/<c>`. Per target: `stage1:<arch>` ... Entry tasks (`fetch`,
+`stage1`..`stage3`, `rootfs`, `verify`, `check`, `mirror`) take the run options and depend
+only on the selected targets. Sub-tasks are built as Task objects with `subtask_of` set:
+yielded as dicts, doit would make each group depend on all of them, i.e. on every target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from doit.task import Task, dict_to_task
+from doit.tools import config_changed
+
+from . import actions
+from .build import ComponentSpec
+from .fetch import cache_path
+from .options import doit_params
+from .project import Project
+from .recipes import STAGES
+
+TaskItem = dict[str, Any] | Task
+
+
+def subtask(group: str, name: str, **fields: Any) -> Task:
+    task = dict_to_task({"name": f"{group}:{name}", **fields})
+    task.subtask_of = group
+    return task
+
+
+def entry(basename: str, doc: str, **fields: Any) -> dict[str, Any]:
+    """A task users name on the command line: takes the run options, documented in list."""
+    fields.setdefault("actions", None)
+    return {"basename": basename, "doc": doc, "params": doit_params(), **fields}
+
+
+def fetch_tasks(project: Project) -> Iterator[TaskItem]:
+    policy = project.config.fetch_policy
+    for source in project.sources.values():
+        yield subtask(
+            "fetch",
+            source.name,
+            doc=f"download and verify {source.name} {source.version}",
+            actions=[(actions.fetch_one, [source, policy])],
+            targets=[str(cache_path(source, policy))],
+            uptodate=[config_changed(source.sha256)],
+        )
+    selected = project.selected_sources()
+    yield entry(
+        "fetch",
+        "download (in parallel) and verify every source the selection needs",
+        actions=[(actions.fetch_selected, [selected, policy, project.config.jobs])],
+        verbosity=2,
+    )
+
+
+def component_tasks(project: Project) -> Iterator[TaskItem]:
+    for target in project.targets.values():
+        previous_build: str | None = None
+        last_of_stage: dict[str, str | None] = {}
+        for spec in project.components(target):
+            yield prepare_task(spec)
+            build = build_task(spec, previous_build)
+            yield build
+            previous_build = build.name
+            last_of_stage[spec.stage] = build.name
+        for stage in STAGES:
+            last = last_of_stage.get(stage) or previous_build
+            yield subtask(
+                stage,
+                target.arch,
+                doc=f"{stage} for {target.triplet}",
+                actions=None,
+                task_dep=[last] if last else [],
+            )
+
+
+def prepare_task(spec: ComponentSpec) -> Task:
+    source = spec.recipe.get("source")
+    return subtask(
+        "prepare",
+        spec.label,
+        doc=f"unpack and patch {spec.name} for {spec.label}",
+        actions=[(actions.prepare, [spec])],
+        task_dep=[f"fetch:{source}"] if source else [],
+        file_dep=[str(p) for p in spec.patches],
+        targets=[str(spec.layout.stamp(spec.stage, spec.name, "prepared"))],
+        uptodate=[config_changed(spec.prepare_signature)],
+        meta=component_meta(spec, "prepare"),
+    )
+
+
+def build_task(spec: ComponentSpec, previous: str | None) -> Task:
+    return subtask(
+        "build",
+        spec.label,
+        doc=spec.recipe.get("doc") or f"build {spec.name}",
+        actions=[(actions.build, [spec])],
+        task_dep=[f"prepare:{spec.label}", *([previous] if previous else [])],
+        targets=[str(spec.layout.stamp(spec.stage, spec.name, "built"))],
+        uptodate=[config_changed(spec.signature)],
+        meta=component_meta(spec, ""),
+    )
+
+
+def component_meta(spec: ComponentSpec, kind: str) -> dict[str, str]:
+    """What the reporter shows for this task: where it belongs and where its log is."""
+    return {
+        "target": spec.target.arch,
+        "stage": spec.stage,
+        "component": spec.name,
+        "log": str(spec.layout.log(spec.stage, spec.name, kind)),
+    }
+
+
+def entry_tasks(project: Project) -> Iterator[TaskItem]:
+    arches = [t.arch for t in project.selected_targets]
+    profile = project.profile.name
+    for stage in STAGES:
+        yield entry(
+            stage,
+            f"build {stage} for the selected target(s) [profile {profile}]",
+            task_dep=[f"{stage}:{a}" for a in arches],
+        )
+    yield entry(
+        "rootfs",
+        "pack the stage3 root into a reproducible tarball",
+        task_dep=["stage3"],
+        actions=[(actions.not_yet, ["rootfs"])],
+    )
+    yield entry(
+        "verify",
+        "unpack the rootfs tarball and verify it in a chroot",
+        task_dep=["rootfs"],
+        actions=[(actions.not_yet, ["verify"])],
+    )
+    yield entry(
+        "check",
+        "preflight: host tools, privileges and emulation for the selection",
+        actions=[(actions.preflight, [project.config, arches, project.mode])],
+        verbosity=2,
+        uptodate=[False],
+    )
+    yield entry(
+        "mirror",
+        "fill ./mirror from Debian source packages (for machines without internet)",
+        actions=[(actions.mirror, [project.selected_sources(), project.config.paths])],
+        verbosity=2,
+    )
+
+
+def all_tasks(project: Project) -> Iterator[TaskItem]:
+    yield from fetch_tasks(project)
+    yield from component_tasks(project)
+    yield from entry_tasks(project)

@@ -1,0 +1,100 @@
+"""Shared fixtures: a small throwaway bootstrap repo driven through the real doit CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def make_tarball(path: Path, top: str, files: dict[str, str]) -> str:
+    """Write a .tar.gz with `files` under `top/`; return its sha256."""
+    with tarfile.open(path, "w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"{top}/{name}")
+            info.size = len(data)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+COPY_RECIPE = """\
+doc: copy {name}'s source into the root
+source: {source}
+style: custom
+steps:
+  install:
+    - [sh, -c, 'mkdir -p "$1" && cp -r "$2"/. "$1"/', copy,
+       "${{destdir}}/usr/share/{name}", "${{srcdir}}"]
+"""
+
+
+class MiniRepo:
+    """A repo with two sources, patches and a 3-component profile, plus a doit runner."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        tarballs = root / "upstream"
+        tarballs.mkdir(parents=True)
+        entries = {}
+        for name in ("alpha", "beta"):
+            tarball = tarballs / f"{name}-1.0.tar.gz"
+            sha = make_tarball(tarball, f"{name}-1.0", {"file.txt": f"{name} original\n"})
+            entries[name] = {"version": "1.0", "url": tarball.as_uri(), "sha256": sha}
+        (root / "sources.yml").write_text(json.dumps({"sources": entries}))
+        shutil.copytree(REPO / "toolchain", root / "toolchain")
+        shutil.copy(REPO / "dodo.py", root / "dodo.py")
+        recipes = root / "stages" / "recipes"
+        recipes.mkdir(parents=True)
+        for comp, source in (("a1", "alpha"), ("b1", "beta"), ("a2", "alpha")):
+            (recipes / f"{comp}.yml").write_text(COPY_RECIPE.format(name=comp, source=source))
+        (root / "stages" / "profiles.yml").write_text(
+            "profiles:\n  test:\n    doc: test\n    toolchain: host\n"
+            "    stage1: [a1, b1]\n    stage2: [a2]\n    stage3: []\n"
+        )
+        patches = root / "patches" / "beta"
+        patches.mkdir(parents=True)
+        self.write_patch("beta original", "beta patched")
+
+    def write_patch(self, old: str, new: str) -> Path:
+        patch = self.root / "patches" / "beta" / "0001-change.patch"
+        patch.write_text(f"--- a/file.txt\n+++ b/file.txt\n@@ -1 +1 @@\n-{old}\n+{new}\n")
+        return patch
+
+    def doit(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "PYTHONPATH": str(REPO), "SERPENT_PROFILE": "test"}
+        env.pop("SERPENT_TARGET", None)
+        proc = subprocess.run(
+            [sys.executable, "-m", "doit", "-f", str(self.root / "dodo.py"), *args],
+            cwd=self.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"doit {args} failed:\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def report(self) -> dict:
+        return json.loads((self.root / "build" / "reports" / "latest.json").read_text())
+
+    def ran(self) -> set[str]:
+        """Tasks that executed (not up-to-date) in the last run."""
+        return {n for n, r in self.report()["tasks"].items() if r["status"] != "up-to-date"}
+
+
+@pytest.fixture
+def mini_repo(tmp_path: Path) -> MiniRepo:
+    return MiniRepo(tmp_path / "repo")

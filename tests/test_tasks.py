@@ -1,0 +1,93 @@
+"""The task graph, through the real doit CLI: selection, no-op re-runs, exact invalidation."""
+
+from __future__ import annotations
+
+from conftest import MiniRepo
+
+A64 = "aarch64"
+
+
+def test_target_selects_only_that_chain(mini_repo: MiniRepo) -> None:
+    mini_repo.doit("stage2", "--target", A64)
+    ran = mini_repo.ran()
+    assert "build:aarch64/stage2/a2" in ran
+    assert "prepare:aarch64/stage1/b1" in ran
+    assert not any("x86_64" in name for name in ran)
+    staged = mini_repo.root / "build" / A64 / "stage2" / "usr" / "share" / "a2" / "file.txt"
+    assert staged.read_text() == "alpha original\n"
+    patched = mini_repo.root / "build" / A64 / "stage1" / "sysroot" / "usr/share/b1/file.txt"
+    assert patched.read_text() == "beta patched\n"
+
+
+def test_second_run_is_a_noop(mini_repo: MiniRepo) -> None:
+    mini_repo.doit("stage2", "--target", A64)
+    mini_repo.doit("stage2", "--target", A64)
+    assert mini_repo.ran() == set()
+
+
+def test_touching_a_patch_reruns_that_component_and_what_follows(mini_repo: MiniRepo) -> None:
+    mini_repo.doit("stage2", "--target", "all")
+    mini_repo.write_patch("beta original", "beta patched again")
+    mini_repo.doit("stage2", "--target", A64)
+    assert mini_repo.ran() == {
+        "prepare:aarch64/stage1/b1",
+        "build:aarch64/stage1/b1",
+        "build:aarch64/stage2/a2",
+    }
+    # the other target was not selected, so it is still stale, not rebuilt
+    mini_repo.doit("stage2", "--target", "x86_64")
+    assert "build:x86_64/stage1/b1" in mini_repo.ran()
+    assert "build:x86_64/stage1/a1" not in mini_repo.ran()
+
+
+def test_touching_a_recipe_reruns_only_its_build_and_later(mini_repo: MiniRepo) -> None:
+    mini_repo.doit("stage2", "--target", A64)
+    recipe = mini_repo.root / "stages" / "recipes" / "a2.yml"
+    recipe.write_text(recipe.read_text().replace("doc: copy", "doc: really copy"))
+    mini_repo.doit("stage2", "--target", A64)
+    assert mini_repo.ran() == {"build:aarch64/stage2/a2"}
+
+
+def test_touching_a_target_file_rebuilds_that_target_only(mini_repo: MiniRepo) -> None:
+    mini_repo.doit("stage2", "--target", "all")
+    target = mini_repo.root / "toolchain" / "aarch64.yml"
+    target.write_text(target.read_text().replace("-O2", "-O3"))
+    mini_repo.doit("stage2", "--target", "all")
+    assert mini_repo.ran() == {
+        "build:aarch64/stage1/a1",
+        "build:aarch64/stage1/b1",
+        "build:aarch64/stage2/a2",
+    }
+
+
+def test_toolchain_mode_change_reruns_builds(mini_repo: MiniRepo) -> None:
+    mini_repo.doit("stage1", "--target", A64)
+    mini_repo.doit("stage1", "--target", A64, "--toolchain", "llvm")
+    assert mini_repo.ran() == {"build:aarch64/stage1/a1", "build:aarch64/stage1/b1"}
+
+
+def test_unknown_target_is_a_clear_error(mini_repo: MiniRepo) -> None:
+    proc = mini_repo.doit("stage1", "--target", "mips", check=False)
+    assert proc.returncode != 0
+    assert "unknown target 'mips'" in proc.stderr
+    assert "aarch64" in proc.stderr
+
+
+def test_list_shows_entry_tasks_with_docs(mini_repo: MiniRepo) -> None:
+    out = mini_repo.doit("list").stdout
+    for name in ("stage1", "stage2", "stage3", "fetch", "check", "rootfs", "verify"):
+        assert any(
+            line.split()[0] == name and len(line.split()) > 1 for line in out.splitlines()
+        ), name
+    assert "build:" not in out
+
+
+def test_failure_names_component_and_log(mini_repo: MiniRepo) -> None:
+    mini_repo.write_patch("no such line", "whatever")
+    proc = mini_repo.doit("stage1", "--target", A64, check=False)
+    assert proc.returncode != 0
+    assert "FAILED prepare:aarch64/stage1/b1" in proc.stdout
+    assert "0001-change.patch" in proc.stdout
+    report = mini_repo.report()
+    assert report["ok"] is False
+    assert report["tasks"]["prepare:aarch64/stage1/b1"]["status"] == "failed"
