@@ -1,0 +1,22 @@
+"""The schema tables in docs/design.md are generated from the code's Field tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bootstrap.profiles import PROFILE_FIELDS
+from bootstrap.recipes import RECIPE_FIELDS
+from bootstrap.schema import describe
+from bootstrap.sources import OVERRIDE_FIELDS, SOURCE_FIELDS
+from bootstrap.targets import TARGET_FIELDS
+
+DESIGN = Path(__file__).resolve().parent.parent / "docs" / "design.md"
+
+
+@pytest.mark.parametrize(
+    "fields", [RECIPE_FIELDS, SOURCE_FIELDS, OVERRIDE_FIELDS, TARGET_FIELDS, PROFILE_FIELDS]
+)
+def test_schema_tables_are_current(fields) -> None:
+    assert describe(fields) in DESIGN.read_text(), "regenerate the tables in docs/design.md"
