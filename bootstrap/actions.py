@@ -13,10 +13,10 @@ from typing import Any
 from doit.exceptions import TaskFailed
 
 from .build import ComponentSpec, build_component, prepare_component
-from .config import Config, Paths
-from .errors import BootstrapError
+from .config import Config
+from .errors import BootstrapError, FetchError
 from .fetch import FetchPolicy, fetch_all, fetch_source
-from .sources import Source
+from .sources import Source, load_sources
 
 
 def reported(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -60,13 +60,25 @@ def preflight(config: Config, arches: list[str], mode: str) -> None:
 
 
 @reported
-def mirror(sources: Sequence[Source], paths: Paths) -> None:
+def mirror(config: Config, names: list[str]) -> None:
+    """Fill ./mirror for the selected sources. Reads sources.yml with only the explicit
+    overrides: the mirror's own override file is its output, not its input."""
     from .debmirror import enable_deb_src, fill_mirror
 
+    sources = load_sources(config.paths.sources_file, config.explicit_overrides)
     enable_deb_src()
-    mirror_dir = paths.default_mirror
-    report = fill_mirror(sources, mirror_dir, mirror_dir / "sources-override.yml")
+    mirror_dir = config.paths.default_mirror
+    report = fill_mirror(
+        [sources[n] for n in names], mirror_dir, mirror_dir / "sources-override.yml"
+    )
     print(report.summary())
+    failed = [f"{name}: {detail}" for name, status, detail in report.rows if status == "error"]
+    if failed:
+        raise FetchError(
+            "could not mirror:\n  " + "\n  ".join(failed),
+            fix="see docs/sources.md; an override file can point a source at "
+            "another tarball (e.g. overrides/debian12-llvm19.yml)",
+        )
 
 
 def not_yet(what: str) -> TaskFailed:

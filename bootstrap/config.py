@@ -61,7 +61,8 @@ class Config:
     jobs: int
     source_date_epoch: int
     mirror_dirs: tuple[Path, ...]
-    sources_override: Path | None
+    mirror_override: Path | None  # written by `doit mirror`, applied when present
+    explicit_overrides: tuple[Path, ...]  # --sources-override, applied after it
 
     @classmethod
     def create(cls, repo: Path, selection: Selection) -> Config:
@@ -72,8 +73,16 @@ class Config:
             jobs=selection.jobs or os.cpu_count() or 1,
             source_date_epoch=int(os.environ.get("SOURCE_DATE_EPOCH") or DEFAULT_SOURCE_DATE_EPOCH),
             mirror_dirs=_mirror_dirs(selection, paths),
-            sources_override=_override_file(selection, paths),
+            mirror_override=_mirror_override(paths),
+            explicit_overrides=tuple(
+                Path(p).resolve() for p in selection.sources_override.split(":") if p
+            ),
         )
+
+    @property
+    def sources_overrides(self) -> tuple[Path, ...]:
+        mirror = (self.mirror_override,) if self.mirror_override else ()
+        return (*mirror, *self.explicit_overrides)
 
     @property
     def fetch_policy(self) -> FetchPolicy:
@@ -90,8 +99,6 @@ def _mirror_dirs(selection: Selection, paths: Paths) -> tuple[Path, ...]:
     return (paths.default_mirror,) if paths.default_mirror.is_dir() else ()
 
 
-def _override_file(selection: Selection, paths: Paths) -> Path | None:
-    if selection.sources_override:
-        return Path(selection.sources_override).resolve()
+def _mirror_override(paths: Paths) -> Path | None:
     default = paths.default_mirror / "sources-override.yml"
     return default if default.is_file() else None

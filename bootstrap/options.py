@@ -67,8 +67,8 @@ OPTIONS: tuple[Option, ...] = (
         "sources_override",
         str,
         "",
-        "YAML file replacing url/sha256/file of named sources "
-        "(default: ./mirror/sources-override.yml if it exists)",
+        "YAML files (':'-separated) replacing url/sha256/file of named sources, "
+        "applied after ./mirror/sources-override.yml",
         "SERPENT_SOURCES_OVERRIDE",
     ),
 )

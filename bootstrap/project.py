@@ -50,7 +50,7 @@ class Project:
         recipes = load_recipes(paths.recipe_dir)
         project = cls(
             config=config,
-            sources=load_sources(paths.sources_file, config.sources_override),
+            sources=load_sources(paths.sources_file, config.sources_overrides),
             targets=load_targets(paths.toolchain_dir),
             recipes=recipes,
             profiles=load_profiles(paths.profiles_file, recipes),

@@ -8,6 +8,7 @@ checksum-verified against the override's sha256.
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ OVERRIDE_FIELDS: tuple[Field, ...] = (
     Field("mirrors", list, "replacement mirror URLs", check=list_of(str)),
     Field("sha256", str, "sha256 of the replacement file", check=SHA256),
     Field("file", str, "cache/mirror file name of the replacement"),
+    Field("debian", str, "Debian source package carrying the replacement"),
     Field("note", str, "free-form remark"),
 )
 
@@ -118,8 +120,8 @@ def _entries(path: Path) -> dict[str, Any]:
     return data["sources"]
 
 
-def load_sources(path: Path, override: Path | None = None) -> dict[str, Source]:
-    """Load and validate sources.yml, then apply an optional override file."""
+def load_sources(path: Path, overrides: Sequence[Path] = ()) -> dict[str, Source]:
+    """Load and validate sources.yml, then apply override files in order (later wins)."""
     sources: dict[str, Source] = {}
     for name, raw in _entries(path).items():
         where = f"{path}: source '{name}'"
@@ -128,7 +130,7 @@ def load_sources(path: Path, override: Path | None = None) -> dict[str, Source]:
             sources[str(name)] = _make_source(str(name), entry, str(path))
         except ConfigError as err:
             raise ConfigError(err.what, where=where, fix=err.fix) from None
-    if override is not None:
+    for override in overrides:
         sources = apply_overrides(sources, override)
     return sources
 
@@ -156,6 +158,8 @@ def apply_overrides(sources: dict[str, Source], path: Path) -> dict[str, Source]
             changed["mirrors"] = tuple(_expand(m, version) or "" for m in entry["mirrors"])
         if entry.get("file"):
             changed["file"] = entry["file"]
+        if entry.get("debian"):
+            changed["debian"] = entry["debian"]
         if entry.get("sha256"):
             changed["sha256"] = entry["sha256"]
         elif entry.get("url") or entry.get("file"):

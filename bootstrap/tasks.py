@@ -147,7 +147,7 @@ def entry_tasks(project: Project) -> Iterator[TaskItem]:
     yield entry(
         "mirror",
         "fill ./mirror from Debian source packages (for machines without internet)",
-        actions=[(actions.mirror, [project.selected_sources(), project.config.paths])],
+        actions=[(actions.mirror, [project.config, [s.name for s in project.selected_sources()]])],
         verbosity=2,
     )
 

@@ -77,7 +77,7 @@ sources:
 """,
         "override.yml",
     )
-    sources = load_sources(write(tmp_path, GOOD), override)
+    sources = load_sources(write(tmp_path, GOOD), [override])
     assert sources["linux"].file == "linux_6.1.100.orig.tar.xz"
     assert sources["linux"].sha256 == "b" * 64
     assert sources["linux"].version == "6.1.100"
@@ -87,10 +87,27 @@ sources:
 def test_override_without_hash_is_rejected(tmp_path: Path) -> None:
     override = write(tmp_path, "sources:\n  linux:\n    url: file:///x/linux.tar.xz\n", "o.yml")
     with pytest.raises(ConfigError, match="no sha256"):
-        load_sources(write(tmp_path, GOOD), override)
+        load_sources(write(tmp_path, GOOD), [override])
 
 
 def test_override_of_unknown_source_is_rejected(tmp_path: Path) -> None:
     override = write(tmp_path, f"sources:\n  glibc:\n    sha256: {SHA}\n", "o.yml")
     with pytest.raises(ConfigError, match="names no source"):
-        load_sources(write(tmp_path, GOOD), override)
+        load_sources(write(tmp_path, GOOD), [override])
+
+
+def test_later_override_wins(tmp_path: Path) -> None:
+    first = write(
+        tmp_path,
+        f"sources:\n  musl:\n    url: debian:musl_1.2.3.orig.tar.gz\n    sha256: {'b' * 64}\n",
+        "first.yml",
+    )
+    second = write(
+        tmp_path,
+        f"sources:\n  musl:\n    version: 1.2.5\n    debian: musl-new\n"
+        f"    url: https://x.example/musl-{{version}}.tar.gz\n    sha256: {'c' * 64}\n",
+        "second.yml",
+    )
+    musl = load_sources(write(tmp_path, GOOD), [first, second])["musl"]
+    assert (musl.version, musl.file, musl.sha256) == ("1.2.5", "musl-1.2.5.tar.gz", "c" * 64)
+    assert musl.debian == "musl-new"
