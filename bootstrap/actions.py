@@ -12,6 +12,7 @@ from typing import Any
 
 from doit.exceptions import TaskFailed
 
+from .accept import AcceptanceSpec, run_acceptance
 from .build import ComponentSpec, build_component, prepare_component
 from .config import Config
 from .errors import BootstrapError, FetchError
@@ -50,6 +51,11 @@ def prepare(spec: ComponentSpec) -> None:
 @reported
 def build(spec: ComponentSpec) -> None:
     build_component(spec)
+
+
+@reported
+def accept(spec: AcceptanceSpec) -> None:
+    run_acceptance(spec)
 
 
 @reported

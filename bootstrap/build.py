@@ -26,6 +26,38 @@ from .unpack import unpack
 
 PHASES = ("configure", "build", "install")
 
+# Variables built from others. Build paths must not leak into binaries (__FILE__, debug
+# info), so they are mapped away in every compile.
+DERIVED = {
+    "cflags": "${target_cflags} -ffile-prefix-map=${workdir}=/usr/src/${name}",
+    "cxxflags": "${target_cxxflags} -ffile-prefix-map=${workdir}=/usr/src/${name}",
+    "ldflags": "${target_ldflags}",
+}
+
+# The environment of every build command, before expansion; a recipe's `env` overrides it.
+BASE_ENV = {
+    "CC": "${triplet}-clang",
+    "CXX": "${triplet}-clang++",
+    "CPP": "${triplet}-clang -E",
+    "LD": "${triplet}-ld.lld",
+    "AR": "${triplet}-ar",
+    "NM": "${triplet}-nm",
+    "RANLIB": "${triplet}-ranlib",
+    "STRIP": "${triplet}-strip",
+    "OBJCOPY": "${triplet}-objcopy",
+    "OBJDUMP": "${triplet}-objdump",
+    "READELF": "${triplet}-readelf",
+    "HOSTCC": "cc",
+    "BUILD_CC": "cc",
+    "CC_FOR_BUILD": "cc",
+    "CFLAGS": "${cflags}",
+    "CXXFLAGS": "${cxxflags}",
+    "LDFLAGS": "${ldflags}",
+    "PKG_CONFIG_SYSROOT_DIR": "${root}",
+    "PKG_CONFIG_LIBDIR": "${root}/usr/lib/pkgconfig:${root}/usr/share/pkgconfig",
+    "MAKEFLAGS": "",
+}
+
 
 class RecipeTemplate(string.Template):
     """Only `${name}` is substituted (and `$$` is a literal `$`): shell `$1`/`$HOME` in
@@ -177,11 +209,14 @@ def variables(spec: ComponentSpec, builddir: Path, destdir: Path) -> dict[str, s
         "mode": spec.mode,
         "python": sys.executable,
         "repo": str(REPO),
-        "cflags": t.cflags,
-        "cxxflags": t.cxxflags,
-        "ldflags": t.ldflags,
+        "target_cflags": t.cflags,
+        "target_cxxflags": t.cxxflags,
+        "target_ldflags": t.ldflags,
+        "name": spec.name,
         "source_date_epoch": str(spec.source_date_epoch),
     }
+    for key, template in DERIVED.items():
+        values[key] = RecipeTemplate(template).substitute(values).strip()
     values["prefix"] = RecipeTemplate(values["prefix"]).substitute(values)
     return values
 
@@ -197,34 +232,26 @@ def expand(argv: list[str], values: dict[str, str], spec: ComponentSpec) -> list
         ) from None
 
 
+def env_template(recipe: dict[str, Any]) -> dict[str, str]:
+    """The build environment before expansion: BASE_ENV with the recipe's env on top."""
+    return {**BASE_ENV, **recipe["env"]}
+
+
+def build_inputs(recipe: dict[str, Any]) -> dict[str, Any]:
+    """What the build executes, in template form (no absolute paths): its environment and
+    the derived flags it references. Part of the component's signature."""
+    env = env_template(recipe)
+    texts = [
+        *env.values(),
+        *(a for cmds in style_commands(recipe).values() for c in cmds for a in c),
+    ]
+    used = {k: v for k, v in DERIVED.items() if any(f"${{{k}}}" in t for t in texts)}
+    return {"env": env, "derived": used}
+
+
 def build_env(spec: ComponentSpec, values: dict[str, str]) -> dict[str, str]:
     """Cross tools from the stage1 toolchain, target flags, pkg-config confined to the root."""
-    tool = f"{spec.target.triplet}-"
-    root = values["root"]
-    extra = {
-        "CC": f"{tool}clang",
-        "CXX": f"{tool}clang++",
-        "CPP": f"{tool}clang -E",
-        "LD": f"{tool}ld.lld",
-        "AR": f"{tool}ar",
-        "NM": f"{tool}nm",
-        "RANLIB": f"{tool}ranlib",
-        "STRIP": f"{tool}strip",
-        "OBJCOPY": f"{tool}objcopy",
-        "OBJDUMP": f"{tool}objdump",
-        "READELF": f"{tool}readelf",
-        "HOSTCC": "cc",
-        "BUILD_CC": "cc",
-        "CC_FOR_BUILD": "cc",
-        "CFLAGS": spec.target.cflags,
-        "CXXFLAGS": spec.target.cxxflags,
-        "LDFLAGS": spec.target.ldflags,
-        "PKG_CONFIG_SYSROOT_DIR": root,
-        "PKG_CONFIG_LIBDIR": f"{root}/usr/lib/pkgconfig:{root}/usr/share/pkgconfig",
-        "MAKEFLAGS": "",
-    }
-    for key, value in spec.recipe["env"].items():
-        extra[key] = RecipeTemplate(value).safe_substitute(values)
+    extra = {k: " ".join(expand([v], values, spec)) for k, v in env_template(spec.recipe).items()}
     return runner.clean_env(
         path=[spec.layout.toolchain / "bin"],
         source_date_epoch=spec.source_date_epoch,

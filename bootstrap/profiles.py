@@ -10,6 +10,8 @@ from .errors import ConfigError
 from .recipes import MODES, STAGES, Recipe
 from .schema import Field, list_of, load_yaml, matches, validate
 
+CHECKS = ("stage1-acceptance",)
+
 PROFILE_FIELDS: tuple[Field, ...] = (
     Field("doc", str, "one line saying what the profile is for", required=True),
     Field(
@@ -23,6 +25,7 @@ PROFILE_FIELDS: tuple[Field, ...] = (
         Field(s, list, f"components of {s}, in build order", default=list, check=list_of(str))
         for s in STAGES
     ),
+    Field("checks", list, f"checks to run: {', '.join(CHECKS)}", default=list, check=list_of(str)),
 )
 
 
@@ -32,6 +35,7 @@ class Profile:
     doc: str
     toolchain: str
     stages: dict[str, tuple[str, ...]]
+    checks: tuple[str, ...] = ()
 
     def components(self, stage: str) -> tuple[str, ...]:
         return self.stages.get(stage, ())
@@ -52,7 +56,15 @@ def load_profiles(path: Path, recipes: dict[str, Recipe]) -> dict[str, Profile]:
             doc=entry["doc"],
             toolchain=entry["toolchain"],
             stages={s: tuple(entry[s]) for s in STAGES},
+            checks=tuple(entry["checks"]),
         )
+        unknown = sorted(set(entry["checks"]) - set(CHECKS))
+        if unknown:
+            raise ConfigError(
+                f"unknown check(s): {', '.join(unknown)}",
+                where=where,
+                fix=f"known checks: {', '.join(CHECKS)}",
+            )
     return profiles
 
 

@@ -16,7 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .build import ComponentSpec
+from .build import ComponentSpec, build_inputs
 from .config import Config
 from .errors import ConfigError
 from .fetch import cache_path
@@ -108,11 +108,35 @@ class Project:
                     names.add(source)
         return [self.sources[n] for n in sorted(names)]
 
+    def forbidden_strings(self) -> tuple[str, ...]:
+        """Host and build paths that must never appear in target binaries."""
+        paths = self.config.paths
+        return (str(paths.build), str(paths.repo), "/usr/lib/llvm-", "/usr/lib/gcc", "-linux-gnu/")
+
+    @cached_property
+    def acceptance_digest(self) -> str:
+        files = sorted((self.config.paths.repo / "toolchain" / "acceptance").glob("*"))
+        return digest({f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files})
+
     # -- components and signatures --------------------------------------------------------
+    @cached_property
+    def engine_digest(self) -> str:
+        """Engine files whose output lands in the trees: the driver setup and its templates."""
+        repo = self.config.paths.repo
+        files = [
+            Path(__file__).with_name("driver.py"),
+            *sorted((repo / "toolchain" / "templates").glob("*")),
+        ]
+        return digest(
+            {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files if f.is_file()}
+        )
+
     def components(self, target: Target) -> list[ComponentSpec]:
         """Every component of every stage for one target, in build order, signatures chained."""
         specs: list[ComponentSpec] = []
-        previous = digest({"mode": self.mode, "target": target.signature()})
+        previous = digest(
+            {"mode": self.mode, "target": target.signature(), "engine": self.engine_digest}
+        )
         for stage in STAGES:
             for name in self.profile.components(stage):
                 spec = self._component(target, stage, name, previous)
@@ -142,6 +166,7 @@ class Project:
                     "previous": previous,
                     "prepare": prepare,
                     "recipe": recipe,
+                    "inputs": build_inputs(recipe),
                     "llvm": self.llvm_version,
                 }
             ),

@@ -38,6 +38,14 @@ def _closure(tasks: dict[str, Any], selected: list[str]) -> list[str]:
     return list(seen)
 
 
+def _load_results(path: str | None) -> Any:
+    """A check task's JSON results file, embedded into the run report."""
+    try:
+        return json.loads(Path(path).read_text()) if path else None
+    except (OSError, ValueError):
+        return None
+
+
 class BootstrapReporter:
     desc = "progress bar, per-task logs, failure summary and a JSON run report"
     report_dir: Path = Path("build/reports")
@@ -132,6 +140,8 @@ class BootstrapReporter:
         }
         if message:
             entry["message"] = message
+        if results := _load_results(entry.get("results")):
+            entry["results"] = results
         self.results[task.name] = entry
         if self.bar:
             self.bar.update(1)

@@ -52,11 +52,32 @@ def log_tail(log: Path, lines: int = TAIL_LINES) -> str:
         return ""
 
 
-def run(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], log: Path) -> None:
-    """Run argv with output appended to `log`; raise BuildError on failure."""
+def capture(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], log: Path) -> str:
+    """Run argv; return its stdout (also appended to `log`); raise BuildError on failure."""
+    out = log.with_name(f".{log.name}.out")
+    try:
+        run(argv, cwd=cwd, env=env, log=log, stdout=out)
+        text = out.read_text(errors="replace")
+    finally:
+        out.unlink(missing_ok=True)
+    with log.open("a") as fh:
+        fh.write(text)
+    return text
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    log: Path,
+    stdout: Path | None = None,
+) -> None:
+    """Run argv with output appended to `log` (stdout to `stdout` if given); raise
+    BuildError on failure."""
     argv = [str(a) for a in argv]
     log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
+    with log.open("ab") as out, (stdout or Path(os.devnull)).open("wb") as stdout_file:
         out.write(f"\n$ cd {shlex.quote(str(cwd))} && {shlex.join(argv)}\n".encode())
         out.flush()
         try:
@@ -64,8 +85,8 @@ def run(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], log: Path) ->
                 argv,
                 cwd=cwd,
                 env=dict(env),
-                stdout=out,
-                stderr=subprocess.STDOUT,
+                stdout=stdout_file if stdout else out,
+                stderr=out if stdout else subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )

@@ -60,8 +60,13 @@ class Target:
 
     @property
     def loader(self) -> str:
-        """The musl dynamic loader, at its usr-merged home."""
+        """The musl dynamic loader file, at its usr-merged home (a relative link to libc.so)."""
         return f"/usr/lib/ld-musl-{self.musl_arch}.so.1"
+
+    @property
+    def interpreter(self) -> str:
+        """PT_INTERP of dynamic executables: clang's musl default, valid through /lib -> usr/lib."""
+        return f"/lib/ld-musl-{self.musl_arch}.so.1"
 
     def is_native(self, host_arch: str | None = None) -> bool:
         return normalise_arch(host_arch or platform.machine()) == self.arch

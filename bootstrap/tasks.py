@@ -16,11 +16,13 @@ from doit.task import Task, dict_to_task
 from doit.tools import config_changed
 
 from . import actions
+from .accept import AcceptanceSpec
 from .build import ComponentSpec
 from .fetch import cache_path
 from .options import doit_params
-from .project import Project
+from .project import Project, digest
 from .recipes import STAGES
+from .targets import Target
 
 TaskItem = dict[str, Any] | Task
 
@@ -67,6 +69,11 @@ def component_tasks(project: Project) -> Iterator[TaskItem]:
             yield build
             previous_build = build.name
             last_of_stage[spec.stage] = build.name
+        checks: dict[str, list[str]] = {stage: [] for stage in STAGES}
+        if "stage1-acceptance" in project.profile.checks:
+            accept = acceptance_task(project, target, last_of_stage.get("stage1"))
+            yield accept
+            checks["stage1"].append(accept.name)
         for stage in STAGES:
             last = last_of_stage.get(stage) or previous_build
             yield subtask(
@@ -74,8 +81,41 @@ def component_tasks(project: Project) -> Iterator[TaskItem]:
                 target.arch,
                 doc=f"{stage} for {target.triplet}",
                 actions=None,
-                task_dep=[last] if last else [],
+                task_dep=[*([last] if last else []), *checks[stage]],
             )
+
+
+def acceptance_task(project: Project, target: Target, last_build: str | None) -> Task:
+    """Compile and run C/C++ test programs with the finished stage1 toolchain."""
+    specs = [s for s in project.components(target) if s.stage == "stage1"]
+    spec = AcceptanceSpec(
+        target=target,
+        layout=project.layout(target),
+        forbidden=project.forbidden_strings(),
+        source_date_epoch=project.config.source_date_epoch,
+        signature=digest(
+            {
+                "stage1": specs[-1].signature if specs else None,
+                "programs": project.acceptance_digest,
+            }
+        ),
+    )
+    return subtask(
+        "accept",
+        f"{target.arch}/stage1",
+        doc=f"stage1 acceptance check for {target.triplet}",
+        actions=[(actions.accept, [spec])],
+        task_dep=[last_build] if last_build else [],
+        targets=[str(spec.results)],
+        uptodate=[config_changed(spec.signature)],
+        meta={
+            "target": target.arch,
+            "stage": "stage1",
+            "component": "acceptance",
+            "log": str(spec.layout.log("stage1", "acceptance")),
+            "results": str(spec.results),
+        },
+    )
 
 
 def prepare_task(spec: ComponentSpec) -> Task:
@@ -119,6 +159,12 @@ def component_meta(spec: ComponentSpec, kind: str) -> dict[str, str]:
 def entry_tasks(project: Project) -> Iterator[TaskItem]:
     arches = [t.arch for t in project.selected_targets]
     profile = project.profile.name
+    checked = "stage1-acceptance" in project.profile.checks
+    yield entry(
+        "accept",
+        "stage1 acceptance: compile and run C/C++ programs with the cross toolchain",
+        task_dep=[f"accept:{a}/stage1" for a in arches if checked],
+    )
     for stage in STAGES:
         yield entry(
             stage,

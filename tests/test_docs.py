@@ -19,4 +19,4 @@ DESIGN = Path(__file__).resolve().parent.parent / "docs" / "design.md"
     "fields", [RECIPE_FIELDS, SOURCE_FIELDS, OVERRIDE_FIELDS, TARGET_FIELDS, PROFILE_FIELDS]
 )
 def test_schema_tables_are_current(fields) -> None:
-    assert describe(fields) in DESIGN.read_text(), "regenerate the tables in docs/design.md"
+    assert describe(fields) in DESIGN.read_text(), "run tools/update_docs.py"

@@ -75,7 +75,7 @@ def test_unknown_target_is_a_clear_error(mini_repo: MiniRepo) -> None:
 
 def test_list_shows_entry_tasks_with_docs(mini_repo: MiniRepo) -> None:
     out = mini_repo.doit("list").stdout
-    for name in ("stage1", "stage2", "stage3", "fetch", "check", "rootfs", "verify"):
+    for name in ("stage1", "stage2", "stage3", "fetch", "check", "rootfs", "verify", "accept"):
         assert any(
             line.split()[0] == name and len(line.split()) > 1 for line in out.splitlines()
         ), name

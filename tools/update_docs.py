@@ -1,0 +1,35 @@
+#!/usr/bin/env python3
+"""Regenerate the schema tables in docs/design.md from the code's Field tables."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bootstrap.profiles import PROFILE_FIELDS  # noqa: E402
+from bootstrap.recipes import RECIPE_FIELDS  # noqa: E402
+from bootstrap.schema import describe  # noqa: E402
+from bootstrap.sources import OVERRIDE_FIELDS, SOURCE_FIELDS  # noqa: E402
+from bootstrap.targets import TARGET_FIELDS  # noqa: E402
+
+DESIGN = Path(__file__).resolve().parent.parent / "docs" / "design.md"
+SECTIONS = {"### Recipe": RECIPE_FIELDS, "### Source": SOURCE_FIELDS,
+            "### Override": OVERRIDE_FIELDS, "### Target": TARGET_FIELDS,
+            "### Profile": PROFILE_FIELDS}
+
+
+def main() -> None:
+    text = DESIGN.read_text()
+    for heading, fields in SECTIONS.items():
+        pattern = re.compile(rf"({re.escape(heading)}[^\n]*\n(?:(?!\| key)[^\n]*\n)*)"
+                             r"(\| key[^\n]*\n(?:\|[^\n]*\n)*)")
+        text, count = pattern.subn(lambda m, f=fields: m.group(1) + describe(f) + "\n", text)
+        assert count == 1, heading
+    DESIGN.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
