@@ -59,10 +59,10 @@ def accept(spec: AcceptanceSpec) -> None:
 
 
 @reported
-def preflight(config: Config, arches: list[str], mode: str) -> None:
+def preflight(config: Config, arches: list[str], mode: str, llvm_major: str) -> None:
     from .preflight import run_preflight
 
-    run_preflight(config, arches, mode)
+    run_preflight(config, arches, mode, llvm_major)
 
 
 @reported

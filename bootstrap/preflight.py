@@ -17,7 +17,6 @@ from .config import Config
 from .errors import BootstrapError
 from .targets import load_targets, normalise_arch
 
-LLVM_MAJOR = "22"
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
 
 
@@ -28,8 +27,8 @@ class Need:
     why: str
 
 
-def needs(mode: str) -> list[Need]:
-    llvm = f"/usr/lib/llvm-{LLVM_MAJOR}/bin"
+def needs(mode: str, llvm_major: str) -> list[Need]:
+    llvm = f"/usr/lib/llvm-{llvm_major}/bin"
     common = [
         Need("make", "make", "kernel headers, musl, autotools builds"),
         Need("cc", "gcc", "host compiler for kernel header tools (HOSTCC)"),
@@ -37,9 +36,9 @@ def needs(mode: str) -> list[Need]:
         Need("zstd", "zstd", "unpacking .tar.zst sources"),
         Need("cmake", "cmake", "compiler-rt, libunwind, libc++ (and LLVM)"),
         Need("ninja", "ninja-build", "CMake builds"),
-        Need(f"{llvm}/clang", f"clang-{LLVM_MAJOR}", "stage1 compiler"),
-        Need(f"{llvm}/ld.lld", f"lld-{LLVM_MAJOR}", "stage1 linker"),
-        Need(f"{llvm}/llvm-ar", f"llvm-{LLVM_MAJOR}", "stage1 binutils"),
+        Need(f"{llvm}/clang", f"clang-{llvm_major}", "stage1 compiler"),
+        Need(f"{llvm}/ld.lld", f"lld-{llvm_major}", "stage1 linker"),
+        Need(f"{llvm}/llvm-ar", f"llvm-{llvm_major}", "stage1 binutils"),
     ]
     if mode == "llvm":
         common.append(Need("python3", "python3", "LLVM's CMake"))
@@ -82,10 +81,11 @@ def binfmt_status(qemu: str) -> tuple[bool, str]:
     return True, f"'{qemu}' registered with flags {flags}"
 
 
-def run_preflight(config: Config, arches: list[str], mode: str) -> None:
-    lines = [f"toolchain mode: {mode}; targets: {', '.join(arches)}"]
-    absent = missing(needs(mode))
-    for need in needs(mode):
+def run_preflight(config: Config, arches: list[str], mode: str, llvm_major: str) -> None:
+    lines = [f"toolchain mode: {mode}; LLVM {llvm_major}; targets: {', '.join(arches)}"]
+    requirements = needs(mode, llvm_major)
+    absent = missing(requirements)
+    for need in requirements:
         state = "MISSING" if need in absent else "ok"
         lines.append(f"  [{state:7}] {need.tool:32} ({need.package}: {need.why})")
     ok, why = stage3_isolation()

@@ -186,7 +186,12 @@ def entry_tasks(project: Project) -> Iterator[TaskItem]:
     yield entry(
         "check",
         "preflight: host tools, privileges and emulation for the selection",
-        actions=[(actions.preflight, [project.config, arches, project.mode])],
+        actions=[
+            (
+                actions.preflight,
+                [project.config, arches, project.mode, project.llvm_version.split(".")[0]],
+            )
+        ],
         verbosity=2,
         uptodate=[False],
     )

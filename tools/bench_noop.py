@@ -27,7 +27,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 LIMIT = 2.0
-RECIPE = "doc: synthetic component {i}\nsource: pkg\nstyle: custom\nsteps:\n  install: [[\"true\"]]\n"
+RECIPE = (
+    'doc: synthetic component {i}\nsource: pkg\nstyle: custom\nsteps: {{install: [["true"]]}}\n'
+)
 
 
 def make_repo(root: Path, components: int) -> None:

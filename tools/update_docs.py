@@ -9,23 +9,29 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bootstrap.profiles import PROFILE_FIELDS  # noqa: E402
-from bootstrap.recipes import RECIPE_FIELDS  # noqa: E402
-from bootstrap.schema import describe  # noqa: E402
-from bootstrap.sources import OVERRIDE_FIELDS, SOURCE_FIELDS  # noqa: E402
-from bootstrap.targets import TARGET_FIELDS  # noqa: E402
+from bootstrap.profiles import PROFILE_FIELDS
+from bootstrap.recipes import RECIPE_FIELDS
+from bootstrap.schema import describe
+from bootstrap.sources import OVERRIDE_FIELDS, SOURCE_FIELDS
+from bootstrap.targets import TARGET_FIELDS
 
 DESIGN = Path(__file__).resolve().parent.parent / "docs" / "design.md"
-SECTIONS = {"### Recipe": RECIPE_FIELDS, "### Source": SOURCE_FIELDS,
-            "### Override": OVERRIDE_FIELDS, "### Target": TARGET_FIELDS,
-            "### Profile": PROFILE_FIELDS}
+SECTIONS = {
+    "### Recipe": RECIPE_FIELDS,
+    "### Source": SOURCE_FIELDS,
+    "### Override": OVERRIDE_FIELDS,
+    "### Target": TARGET_FIELDS,
+    "### Profile": PROFILE_FIELDS,
+}
 
 
 def main() -> None:
     text = DESIGN.read_text()
     for heading, fields in SECTIONS.items():
-        pattern = re.compile(rf"({re.escape(heading)}[^\n]*\n(?:(?!\| key)[^\n]*\n)*)"
-                             r"(\| key[^\n]*\n(?:\|[^\n]*\n)*)")
+        pattern = re.compile(
+            rf"({re.escape(heading)}[^\n]*\n(?:(?!\| key)[^\n]*\n)*)"
+            r"(\| key[^\n]*\n(?:\|[^\n]*\n)*)"
+        )
         text, count = pattern.subn(lambda m, f=fields: m.group(1) + describe(f) + "\n", text)
         assert count == 1, heading
     DESIGN.write_text(text)

@@ -1,0 +1,64 @@
+"""The cross driver setup: wrappers, config files, tool links; relocatable."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bootstrap.driver import TOOLS, install_driver
+from bootstrap.elf import MACHINES, read_elf
+
+TRIPLET = "aarch64-serpent-linux-musl"
+MAJORS = [m for m in ("22", "19") if Path(f"/usr/lib/llvm-{m}/bin/clang").exists()]
+pytestmark = pytest.mark.skipif(not MAJORS, reason="needs clang-22 or clang-19 (tools/setup-host)")
+
+
+@pytest.fixture
+def toolchain(tmp_path: Path) -> Path:
+    dest = tmp_path / "tc"
+    install_driver(dest, "host", TRIPLET, "aarch64", MAJORS[0])
+    return dest
+
+
+def test_layout(toolchain: Path) -> None:
+    bindir = toolchain / "bin"
+    for name in ("clang", "clang++", "cc", "c++", *TOOLS):
+        assert (bindir / f"{TRIPLET}-{name}").exists(), name
+    cfg = (bindir / f"{TRIPLET}.cfg").read_text()
+    assert f"--target={TRIPLET}" in cfg
+    assert "--sysroot=<CFGDIR>/../sysroot" in cfg
+    assert "--rtlib=compiler-rt" in cfg and "--unwindlib=libunwind" in cfg
+    assert "--stdlib=libc++" in (bindir / f"{TRIPLET}-clang++.cfg").read_text()
+    assert (toolchain / "share" / "serpent" / f"{TRIPLET}.cmake").is_file()
+    assert (toolchain / "share" / "serpent" / f"{TRIPLET}.meson").is_file()
+    assert (toolchain / "sysroot" / "lib").readlink() == Path("usr/lib")
+    assert str(toolchain) not in (bindir / f"{TRIPLET}-clang").read_text()
+
+
+def test_compiles_for_the_target_after_a_move(toolchain: Path, tmp_path: Path) -> None:
+    moved = tmp_path / "elsewhere"
+    shutil.move(toolchain, moved)
+    src = tmp_path / "x.c"
+    src.write_text("int answer(void) { return 42; }\n")
+    obj = tmp_path / "x.o"
+    subprocess.run(
+        [str(moved / "bin" / f"{TRIPLET}-clang"), "-c", str(src), "-o", str(obj)], check=True
+    )
+    assert read_elf(obj).machine == MACHINES["EM_AARCH64"]
+    out = subprocess.run(
+        [str(moved / "bin" / f"{TRIPLET}-clang"), "-###", "-c", str(src)],
+        capture_output=True,
+        text=True,
+    ).stderr
+    assert f'"-resource-dir" "{moved}/bin/../lib/clang/{MAJORS[0]}"' in out
+    assert f'"-isysroot" "{moved}/bin/../sysroot"' in out
+
+
+def test_binutils_dispatch_on_their_name(toolchain: Path) -> None:
+    out = subprocess.run(
+        [str(toolchain / "bin" / f"{TRIPLET}-ranlib"), "--version"], capture_output=True, text=True
+    ).stdout
+    assert "LLVM" in out

@@ -1,0 +1,60 @@
+"""The real data files: which tasks exist per toolchain mode, profile and target."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bootstrap.config import Config
+from bootstrap.options import Selection
+from bootstrap.project import Project
+from bootstrap.tasks import all_tasks
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def project(**selection: str) -> Project:
+    return Project.load(Config.create(REPO, Selection(**selection)))
+
+
+def names(p: Project) -> set[str]:
+    return {t["basename"] if isinstance(t, dict) else t.name for t in all_tasks(p)}
+
+
+def test_host_mode_toolchain_is_the_driver_only() -> None:
+    p = project(profile="smoke", target="aarch64")
+    assert p.mode == "host"
+    toolchain = p.components(p.targets["aarch64"])[0]
+    assert toolchain.name == "toolchain"
+    assert toolchain.recipe["style"] == "custom"
+    assert toolchain.archive is None
+
+
+def test_llvm_mode_builds_llvm_from_source() -> None:
+    p = project(profile="smoke", target="x86_64", toolchain="llvm")
+    toolchain = p.components(p.targets["x86_64"])[0]
+    assert toolchain.recipe["style"] == "cmake"
+    assert toolchain.recipe["source"] == "llvm-project"
+    assert "-DLLVM_TARGETS_TO_BUILD=${llvm_backend}" in toolchain.recipe["configure_args"]
+
+
+def test_modes_give_different_signatures() -> None:
+    host = project(profile="smoke").components(project().targets["x86_64"])
+    llvm = project(profile="smoke", toolchain="llvm").components(project().targets["x86_64"])
+    assert all(h.signature != m.signature for h, m in zip(host, llvm, strict=True))
+
+
+def test_every_target_gets_stage1_tasks_and_acceptance() -> None:
+    tasks = names(project(profile="smoke"))
+    for arch in ("x86_64", "aarch64"):
+        for comp in ("toolchain", "linux-headers", "musl", "llvm-runtimes"):
+            assert f"build:{arch}/stage1/{comp}" in tasks
+        assert f"accept:{arch}/stage1" in tasks
+    assert {"stage1", "stage2", "stage3", "fetch", "accept", "check", "mirror"} <= tasks
+
+
+def test_smoke_sources_are_the_stage1_ones() -> None:
+    assert [s.name for s in project(profile="smoke").selected_sources()] == [
+        "linux",
+        "llvm-project",
+        "musl",
+    ]
