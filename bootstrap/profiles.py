@@ -8,7 +8,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .recipes import MODES, STAGES, Recipe
-from .schema import Field, list_of, load_yaml, matches, validate
+from .schema import Field, list_of, load_yaml, one_of, validate
 
 CHECKS = ("stage1-acceptance",)
 
@@ -19,7 +19,7 @@ PROFILE_FIELDS: tuple[Field, ...] = (
         str,
         "default stage1 toolchain mode: host or llvm",
         required=True,
-        check=matches("|".join(MODES), " or ".join(MODES)),
+        check=one_of(MODES),
     ),
     *(
         Field(s, list, f"components of {s}, in build order", default=list, check=list_of(str))

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .schema import Field, list_of, load_yaml, matches, validate
+from .schema import Field, list_of, load_yaml, one_of, validate
 
 STAGES = ("stage1", "stage2", "stage3")
 MODES = ("host", "llvm")
@@ -52,12 +52,7 @@ def _str_map(value: Any) -> str | None:
 OVERRIDABLE_FIELDS: tuple[Field, ...] = (
     Field("doc", str, "one line saying what this component is"),
     Field("source", str, "name of the source in sources.yml (none for generated content)"),
-    Field(
-        "style",
-        str,
-        f"build style: {', '.join(STYLES)}",
-        check=matches("|".join(STYLES), f"one of {', '.join(STYLES)}"),
-    ),
+    Field("style", str, f"build style: {', '.join(STYLES)}", check=one_of(STYLES)),
     Field("subtrees", list, "only extract these top-level paths of the source", check=list_of(str)),
     Field("srcdir", str, "subdirectory of the source tree to configure/build"),
     Field("out_of_tree", bool, "build in a separate build dir (style default)"),
@@ -66,13 +61,13 @@ OVERRIDABLE_FIELDS: tuple[Field, ...] = (
         "install_root",
         str,
         f"where the staged install is merged: {', '.join(INSTALL_ROOTS)}",
-        check=matches("|".join(INSTALL_ROOTS), f"one of {', '.join(INSTALL_ROOTS)}"),
+        check=one_of(INSTALL_ROOTS),
     ),
     Field(
         "where",
         str,
         "stage3 only: run in the chroot or on the host",
-        check=matches("chroot|host", "chroot or host"),
+        check=one_of(("chroot", "host")),
     ),
     Field("configure_args", list, "extra configure/cmake/meson arguments", check=list_of(str)),
     Field(

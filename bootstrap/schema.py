@@ -92,6 +92,13 @@ def matches(pattern: str, explain: str) -> Check:
     return check
 
 
+def one_of(choices: tuple[str, ...]) -> Check:
+    def check(value: Any) -> str | None:
+        return None if value in choices else f"{value!r} is not one of {', '.join(choices)}"
+
+    return check
+
+
 def load_yaml(path: Path) -> Any:
     """Parse a YAML file; syntax errors become a ConfigError naming the file and line."""
     try:

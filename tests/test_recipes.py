@@ -55,7 +55,7 @@ def test_style_defaults_fill_but_never_overwrite(tmp_path: Path) -> None:
     ("text", "message"),
     [
         ("source: x\n", "missing required key 'style'"),
-        ("style: scons\n", "one of autotools"),
+        ("style: scons\n", "is not one of autotools"),
         ("style: custom\nsteps: {compile: [[make]]}\n", "unknown phase"),
         ("style: custom\npost_install: ['make install']\n", "argv"),
         ("style: make\nstages: {stage4: {}}\n", "unknown stage 'stage4'"),
