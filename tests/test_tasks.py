@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import MiniRepo
+from conftest import REPO, MiniRepo
 
 A64 = "aarch64"
 
@@ -91,3 +91,45 @@ def test_failure_names_component_and_log(mini_repo: MiniRepo) -> None:
     report = mini_repo.report()
     assert report["ok"] is False
     assert report["tasks"]["prepare:aarch64/stage1/b1"]["status"] == "failed"
+
+
+def test_sigterm_keeps_finished_work_and_kills_the_build(mini_repo: MiniRepo) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    recipe = mini_repo.root / "stages" / "recipes" / "a2.yml"
+    original = recipe.read_text()
+    recipe.write_text(original + "pre_install:\n  - [sleep, '60']\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "SERPENT_PROFILE": "test"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "doit",
+            "-f",
+            str(mini_repo.root / "dodo.py"),
+            "stage2",
+            "--target",
+            A64,
+        ],
+        cwd=mini_repo.root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    log = mini_repo.root / "build" / A64 / "logs" / "stage2" / "a2.log"
+    deadline = time.time() + 60
+    while not (log.exists() and "sleep" in log.read_text()) and time.time() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) != 0
+    sleepers = subprocess.run(["pgrep", "-f", "sleep 60"], capture_output=True, text=True)
+    assert sleepers.stdout.strip() == "", "the build's process group must be killed"
+    assert not (mini_repo.root / "build" / A64 / "stamps" / "stage2" / "a2.built").exists()
+
+    recipe.write_text(original)
+    mini_repo.doit("stage2", "--target", A64)
+    assert mini_repo.ran() == {"build:aarch64/stage2/a2"}
