@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bootstrap.config import Config
 from bootstrap.errors import BootstrapError
+from bootstrap.lock import lock_build_dir, writes_state
 from bootstrap.options import selection_from_argv
 from bootstrap.project import Project
 from bootstrap.report import reporter_class
@@ -35,6 +36,11 @@ def _interrupt(signum, frame):
 
 signal.signal(signal.SIGTERM, _interrupt)
 CONFIG.paths.build.mkdir(parents=True, exist_ok=True)
+if writes_state(sys.argv[1:]):
+    try:
+        _LOCK = lock_build_dir(CONFIG.paths.build)
+    except BootstrapError as err:
+        sys.exit(f"error: {err.render()}")
 
 
 def task_bootstrap():

@@ -133,3 +133,17 @@ def test_sigterm_keeps_finished_work_and_kills_the_build(mini_repo: MiniRepo) ->
     recipe.write_text(original)
     mini_repo.doit("stage2", "--target", A64)
     assert mini_repo.ran() == {"build:aarch64/stage2/a2"}
+
+
+def test_a_second_concurrent_run_is_refused(mini_repo: MiniRepo) -> None:
+    from bootstrap.lock import lock_build_dir
+
+    held = lock_build_dir(mini_repo.root / "build")
+    try:
+        proc = mini_repo.doit("stage1", "--target", A64, check=False)
+        assert proc.returncode != 0
+        assert "another doit run" in proc.stderr
+        mini_repo.doit("list")  # read-only commands still work
+    finally:
+        held.close()
+    mini_repo.doit("stage1", "--target", A64)
