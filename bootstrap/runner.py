@@ -19,6 +19,7 @@ from pathlib import Path
 from .errors import BuildError
 
 TAIL_LINES = 30
+INTERRUPTS = {signal.SIGINT, signal.SIGTERM}
 HOST_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 
 
@@ -80,6 +81,9 @@ def run(
     with log.open("ab") as out, (stdout or Path(os.devnull)).open("wb") as stdout_file:
         out.write(f"\n$ cd {shlex.quote(str(cwd))} && {shlex.join(argv)}\n".encode())
         out.flush()
+        # An interrupt must not arrive between fork and Popen returning (the child would
+        # escape the kill below): hold SIGINT/SIGTERM while spawning, deliver them after.
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
         try:
             proc = subprocess.Popen(
                 argv,
@@ -89,14 +93,19 @@ def run(
                 stderr=out if stdout else subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                preexec_fn=_unblock_interrupts,
             )
         except OSError as err:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
             raise BuildError(
                 f"cannot start {argv[0]!r}: {err.strerror}",
                 where=str(cwd),
                 fix="install the missing tool (see `doit check`)",
             ) from None
-        _wait(proc)
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+            raise
+        _wait(proc, held)
     if proc.returncode != 0:
         raise BuildError(
             f"command failed with exit code {proc.returncode}: {shlex.join(argv)}\n"
@@ -106,8 +115,14 @@ def run(
         )
 
 
-def _wait(proc: subprocess.Popen[bytes]) -> None:
+def _unblock_interrupts() -> None:
+    """In the child, before exec: builds must see Ctrl-C and SIGTERM again."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, INTERRUPTS)
+
+
+def _wait(proc: subprocess.Popen[bytes], held: set[signal.Signals]) -> None:
     try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a held interrupt lands here
         proc.wait()
     except BaseException:
         _kill_group(proc)

@@ -102,7 +102,7 @@ def test_sigterm_keeps_finished_work_and_kills_the_build(mini_repo: MiniRepo) ->
 
     recipe = mini_repo.root / "stages" / "recipes" / "a2.yml"
     original = recipe.read_text()
-    recipe.write_text(original + "pre_install:\n  - [sleep, '60']\n")
+    recipe.write_text(original + "pre_install:\n  - [sleep, '71.31']\n")
     env = {**os.environ, "PYTHONPATH": str(REPO), "SERPENT_PROFILE": "test"}
     proc = subprocess.Popen(
         [
@@ -126,7 +126,7 @@ def test_sigterm_keeps_finished_work_and_kills_the_build(mini_repo: MiniRepo) ->
         time.sleep(0.1)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) != 0
-    sleepers = subprocess.run(["pgrep", "-f", "sleep 60"], capture_output=True, text=True)
+    sleepers = subprocess.run(["pgrep", "-f", "sleep 71.31"], capture_output=True, text=True)
     assert sleepers.stdout.strip() == "", "the build's process group must be killed"
     assert not (mini_repo.root / "build" / A64 / "stamps" / "stage2" / "a2.built").exists()
 
