@@ -29,6 +29,12 @@ def make_tarball(path: Path, top: str, files: dict[str, str]) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def clean_environ() -> dict[str, str]:
+    """The caller's environment without SERPENT_* settings (a user's override file or
+    target must not leak into a test repo)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("SERPENT_")}
+
+
 COPY_RECIPE = """\
 doc: copy {name}'s source into the root
 source: {source}
@@ -73,8 +79,7 @@ class MiniRepo:
         return patch
 
     def doit(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "PYTHONPATH": str(REPO), "SERPENT_PROFILE": "test"}
-        env.pop("SERPENT_TARGET", None)
+        env = {**clean_environ(), "PYTHONPATH": str(REPO), "SERPENT_PROFILE": "test"}
         proc = subprocess.run(
             [sys.executable, "-m", "doit", "-f", str(self.root / "dodo.py"), *args],
             cwd=self.root,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import REPO, MiniRepo
+from conftest import REPO, MiniRepo, clean_environ
 
 A64 = "aarch64"
 
@@ -94,7 +94,6 @@ def test_failure_names_component_and_log(mini_repo: MiniRepo) -> None:
 
 
 def test_sigterm_keeps_finished_work_and_kills_the_build(mini_repo: MiniRepo) -> None:
-    import os
     import signal
     import subprocess
     import sys
@@ -103,7 +102,7 @@ def test_sigterm_keeps_finished_work_and_kills_the_build(mini_repo: MiniRepo) ->
     recipe = mini_repo.root / "stages" / "recipes" / "a2.yml"
     original = recipe.read_text()
     recipe.write_text(original + "pre_install:\n  - [sleep, '71.31']\n")
-    env = {**os.environ, "PYTHONPATH": str(REPO), "SERPENT_PROFILE": "test"}
+    env = {**clean_environ(), "PYTHONPATH": str(REPO), "SERPENT_PROFILE": "test"}
     proc = subprocess.Popen(
         [
             sys.executable,

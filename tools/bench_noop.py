@@ -60,15 +60,18 @@ def make_repo(root: Path, components: int) -> None:
 
 
 def doit(root: Path, *args: str) -> float:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "SERPENT_PROFILE": "bench"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SERPENT_")}
+    env.update(PYTHONPATH=str(REPO), SERPENT_PROFILE="bench")
     start = time.perf_counter()
-    subprocess.run(
+    proc = subprocess.run(
         [sys.executable, "-m", "doit", "-f", str(root / "dodo.py"), *args],
         cwd=root,
         env=env,
-        check=True,
         capture_output=True,
+        text=True,
     )
+    if proc.returncode != 0:
+        sys.exit(f"doit {' '.join(args)} failed:\n{proc.stdout}{proc.stderr}")
     return time.perf_counter() - start
 
 
