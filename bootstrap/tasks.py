@@ -61,43 +61,41 @@ def fetch_tasks(project: Project) -> Iterator[TaskItem]:
 
 def component_tasks(project: Project) -> Iterator[TaskItem]:
     for target in project.targets.values():
-        previous_build: str | None = None
-        last_of_stage: dict[str, str | None] = {}
+        previous: str | None = None
+        last_of_stage: dict[str, ComponentSpec] = {}
         for spec in project.components(target):
             yield prepare_task(spec)
-            build = build_task(spec, previous_build)
+            build = build_task(spec, previous)
             yield build
-            previous_build = build.name
-            last_of_stage[spec.stage] = build.name
+            previous = build.name
+            last_of_stage[spec.stage] = spec
         checks: dict[str, list[str]] = {stage: [] for stage in STAGES}
         if "stage1-acceptance" in project.profile.checks:
             accept = acceptance_task(project, target, last_of_stage.get("stage1"))
             yield accept
             checks["stage1"].append(accept.name)
+        upto: str | None = None  # the last build of this stage or, if empty, of one before
         for stage in STAGES:
-            last = last_of_stage.get(stage) or previous_build
+            if stage in last_of_stage:
+                upto = f"build:{last_of_stage[stage].label}"
             yield subtask(
                 stage,
                 target.arch,
                 doc=f"{stage} for {target.triplet}",
                 actions=None,
-                task_dep=[*([last] if last else []), *checks[stage]],
+                task_dep=[*([upto] if upto else []), *checks[stage]],
             )
 
 
-def acceptance_task(project: Project, target: Target, last_build: str | None) -> Task:
+def acceptance_task(project: Project, target: Target, last: ComponentSpec | None) -> Task:
     """Compile and run C/C++ test programs with the finished stage1 toolchain."""
-    specs = [s for s in project.components(target) if s.stage == "stage1"]
     spec = AcceptanceSpec(
         target=target,
         layout=project.layout(target),
         forbidden=project.forbidden_strings(),
         source_date_epoch=project.config.source_date_epoch,
         signature=digest(
-            {
-                "stage1": specs[-1].signature if specs else None,
-                "programs": project.acceptance_digest,
-            }
+            {"stage1": last.signature if last else None, "programs": project.acceptance_digest}
         ),
     )
     return subtask(
@@ -105,7 +103,7 @@ def acceptance_task(project: Project, target: Target, last_build: str | None) ->
         f"{target.arch}/stage1",
         doc=f"stage1 acceptance check for {target.triplet}",
         actions=[(actions.accept, [spec])],
-        task_dep=[last_build] if last_build else [],
+        task_dep=[f"build:{last.label}"] if last else [],
         targets=[str(spec.results)],
         uptodate=[config_changed(spec.signature)],
         meta={
