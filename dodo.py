@@ -34,7 +34,19 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def _report_interrupt(kind, value, tb):
+    if issubclass(kind, KeyboardInterrupt):
+        print(
+            f"interrupted ({value or 'Ctrl-C'}): finished tasks are saved; run the same "
+            "command again to continue",
+            file=sys.stderr,
+        )
+        return
+    sys.__excepthook__(kind, value, tb)
+
+
 signal.signal(signal.SIGTERM, _interrupt)
+sys.excepthook = _report_interrupt
 CONFIG.paths.build.mkdir(parents=True, exist_ok=True)
 if writes_state(sys.argv[1:]):
     try:

@@ -59,6 +59,7 @@ class BootstrapReporter:
         self.failures: list[tuple[Any, Any]] = []
         self.errors: list[str] = []
         self.bar: tqdm | None = None
+        self.interrupted = False
 
     # -- doit reporter API -----------------------------------------------------------------
     def initialize(self, tasks: dict[str, Any], selected_tasks: list[str]) -> None:
@@ -109,6 +110,13 @@ class BootstrapReporter:
     def complete_run(self) -> None:
         if self.bar:
             self.bar.close()
+        interrupted = [n for n in self.starts if n not in self.results]
+        for name in interrupted:  # started, never finished: Ctrl-C or SIGTERM
+            self.results[name] = {
+                "status": "interrupted",
+                "duration": round(time.time() - self.starts[name], 3),
+            }
+        self.interrupted = bool(interrupted)
         path = self._write_report()
         for task, fail in self.failures:
             self._print_failure(task, fail)
@@ -116,7 +124,13 @@ class BootstrapReporter:
             self.out.write(f"{RULE}\ndoit: {msg}\n")
         counts = self._counts()
         summary = ", ".join(f"{n} {status}" for status, n in counts.items())
-        verdict = "FAILED" if self.failures or self.errors else "OK"
+        verdict = (
+            "INTERRUPTED"
+            if self.interrupted
+            else "FAILED"
+            if self.failures or self.errors
+            else "OK"
+        )
         self.out.write(
             f"{verdict}: {summary or 'nothing to do'} "
             f"in {time.time() - self.started:.2f}s; report: {path}\n"
@@ -157,7 +171,7 @@ class BootstrapReporter:
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
             "duration": round(time.time() - self.started, 3),
             "argv": sys.argv[1:],
-            "ok": not self.failures and not self.errors,
+            "ok": not self.failures and not self.errors and not self.interrupted,
             "counts": self._counts(),
             "tasks": self.results,
             "errors": self.errors,

@@ -128,6 +128,10 @@ def test_sigterm_keeps_finished_work_and_kills_the_build(mini_repo: MiniRepo) ->
     sleepers = subprocess.run(["pgrep", "-f", "sleep 71.31"], capture_output=True, text=True)
     assert sleepers.stdout.strip() == "", "the build's process group must be killed"
     assert not (mini_repo.root / "build" / A64 / "stamps" / "stage2" / "a2.built").exists()
+    report = mini_repo.report()
+    assert report["ok"] is False
+    assert report["tasks"]["build:aarch64/stage2/a2"]["status"] == "interrupted"
+    assert report["tasks"]["build:aarch64/stage1/b1"]["status"] == "ok"
 
     recipe.write_text(original)
     mini_repo.doit("stage2", "--target", A64)
