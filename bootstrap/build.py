@@ -36,9 +36,10 @@ DERIVED = {
 
 # The environment of every build command, before expansion; a recipe's `env` overrides it.
 BASE_ENV = {
-    "CC": "${triplet}-clang",
-    "CXX": "${triplet}-clang++",
-    "CPP": "${triplet}-clang -E",
+    # Compile against the stage's own tree: stage1's sysroot, or the stage2/3 root.
+    "CC": "${triplet}-clang --sysroot=${root}",
+    "CXX": "${triplet}-clang++ --sysroot=${root}",
+    "CPP": "${triplet}-clang --sysroot=${root} -E",
     "LD": "${triplet}-ld.lld",
     "AR": "${triplet}-ar",
     "NM": "${triplet}-nm",

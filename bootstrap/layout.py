@@ -38,9 +38,8 @@ class Layout:
         return self.sysroot if stage == "stage1" else self.base / stage
 
     def install_root(self, stage: str, kind: str) -> Path:
-        return {"sysroot": self.sysroot, "toolchain": self.toolchain}.get(
-            kind, self.stage_root(stage)
-        )
+        """`root`: the stage's tree (the sysroot in stage1); `toolchain`: stage1's prefix."""
+        return self.toolchain if kind == "toolchain" else self.stage_root(stage)
 
     def workdir(self, stage: str, component: str) -> Path:
         return self.base / "work" / stage / component

@@ -17,7 +17,7 @@ from .schema import Field, list_of, load_yaml, one_of, validate
 STAGES = ("stage1", "stage2", "stage3")
 MODES = ("host", "llvm")
 STYLES = ("autotools", "cmake", "meson", "make", "custom")
-INSTALL_ROOTS = ("sysroot", "toolchain", "root")
+INSTALL_ROOTS = ("root", "toolchain")
 
 COMMAND_PHASES = ("configure", "build", "install")
 HOOK_NAMES = tuple(f"{when}_{phase}" for phase in COMMAND_PHASES for when in ("pre", "post"))

@@ -60,31 +60,34 @@ def fetch_tasks(project: Project) -> Iterator[TaskItem]:
 
 
 def component_tasks(project: Project) -> Iterator[TaskItem]:
+    """prepare/build per component, in order; a stage's checks gate the next stage."""
     for target in project.targets.values():
-        previous: str | None = None
-        last_of_stage: dict[str, ComponentSpec] = {}
-        for spec in project.components(target):
-            yield prepare_task(spec)
-            build = build_task(spec, previous)
-            yield build
-            previous = build.name
-            last_of_stage[spec.stage] = spec
-        checks: dict[str, list[str]] = {stage: [] for stage in STAGES}
-        if "stage1-acceptance" in project.profile.checks:
-            accept = acceptance_task(project, target, last_of_stage.get("stage1"))
-            yield accept
-            checks["stage1"].append(accept.name)
-        upto: str | None = None  # the last build of this stage or, if empty, of one before
+        specs = project.components(target)
+        gate: list[str] = []  # the previous build and the checks of finished stages
         for stage in STAGES:
-            if stage in last_of_stage:
-                upto = f"build:{last_of_stage[stage].label}"
+            for spec in (s for s in specs if s.stage == stage):
+                yield prepare_task(spec)
+                build = build_task(spec, gate)
+                yield build
+                gate = [build.name]
+            checks = list(stage_checks(project, target, stage, specs))
+            yield from checks
             yield subtask(
                 stage,
                 target.arch,
                 doc=f"{stage} for {target.triplet}",
                 actions=None,
-                task_dep=[*([upto] if upto else []), *checks[stage]],
+                task_dep=[*gate, *(c.name for c in checks)],
             )
+            gate = [*gate, *(c.name for c in checks)]
+
+
+def stage_checks(
+    project: Project, target: Target, stage: str, specs: list[ComponentSpec]
+) -> Iterator[Task]:
+    if stage == "stage1" and "stage1-acceptance" in project.profile.checks:
+        stage1 = [s for s in specs if s.stage == "stage1"]
+        yield acceptance_task(project, target, stage1[-1] if stage1 else None)
 
 
 def acceptance_task(project: Project, target: Target, last: ComponentSpec | None) -> Task:
@@ -131,13 +134,13 @@ def prepare_task(spec: ComponentSpec) -> Task:
     )
 
 
-def build_task(spec: ComponentSpec, previous: str | None) -> Task:
+def build_task(spec: ComponentSpec, after: list[str]) -> Task:
     return subtask(
         "build",
         spec.label,
         doc=spec.recipe.get("doc") or f"build {spec.name}",
         actions=[(actions.build, [spec])],
-        task_dep=[f"prepare:{spec.label}", *([previous] if previous else [])],
+        task_dep=[f"prepare:{spec.label}", *after],
         targets=[str(spec.layout.stamp(spec.stage, spec.name, "built"))],
         uptodate=[config_changed(spec.signature)],
         meta=component_meta(spec, ""),

@@ -58,3 +58,14 @@ def test_smoke_sources_are_the_stage1_ones() -> None:
         "llvm-project",
         "musl",
     ]
+
+
+def test_stage2_waits_for_the_stage1_acceptance() -> None:
+    tasks = {t.name: t for t in all_tasks(project(profile="smoke")) if not isinstance(t, dict)}
+    first_stage2 = tasks["build:aarch64/stage2/root-layout"]
+    assert "accept:aarch64/stage1" in first_stage2.task_dep
+    assert "build:aarch64/stage1/llvm-runtimes" in first_stage2.task_dep
+    assert tasks["stage1:aarch64"].task_dep == [
+        "build:aarch64/stage1/llvm-runtimes",
+        "accept:aarch64/stage1",
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-VERSION = 1
+VERSION = 2
 DEFAULTS: dict[str, Any] = {"out_of_tree": True, "install_targets": []}
 
 
@@ -38,6 +38,7 @@ def commands(r: dict[str, Any]) -> dict[str, list[list[str]]]:
                 "-DCMAKE_BUILD_TYPE=Release",
                 "-DCMAKE_INSTALL_PREFIX=${prefix}",
                 "-DCMAKE_TOOLCHAIN_FILE=${cmake_toolchain}",
+                "-DSERPENT_SYSROOT=${root}",
                 *r["configure_args"],
             ]
         ],
