@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import runner
-from .elf import MACHINES, read_elf
+from .audit import audit_binary
 from .errors import BuildError
 from .fsutil import fresh_dir, write_atomic
 from .layout import Layout
@@ -96,27 +96,13 @@ def runner_prefix(spec: AcceptanceSpec, static: bool) -> list[str]:
     return [qemu, "-L", str(sysroot)]
 
 
-def audit(spec: AcceptanceSpec, binary: Path, static: bool) -> list[str]:
-    info = read_elf(binary)
-    problems = []
-    if info.machine != MACHINES[spec.target.elf_machine]:
-        problems.append(f"ELF machine {info.machine}, expected {spec.target.elf_machine}")
-    want = None if static else spec.target.interpreter
-    if info.interpreter != want:
-        problems.append(f"PT_INTERP {info.interpreter!r}, expected {want!r}")
-    problems += [f"RPATH/RUNPATH {p!r}" for p in info.rpath if p != "$ORIGIN"]
-    data = binary.read_bytes()
-    problems += [f"contains host/build path {s!r}" for s in spec.forbidden if s.encode() in data]
-    return problems
-
-
 def check_program(spec: AcceptanceSpec, work: Path, entry: tuple, env: dict, log: Path) -> dict:
     name, commands, expected, static = entry
     result: dict[str, Any] = {"name": name, "static": static, "problems": []}
     try:
         for argv in commands:
             runner.run(argv, cwd=work, env=env, log=log)
-        result["problems"] += audit(spec, work / name, static)
+        result["problems"] += audit_binary(work / name, spec.target, spec.forbidden, static)
         output = runner.capture(
             [*runner_prefix(spec, static), f"./{name}"], cwd=work, env=env, log=log
         )

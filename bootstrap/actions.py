@@ -13,6 +13,7 @@ from typing import Any
 from doit.exceptions import TaskFailed
 
 from .accept import AcceptanceSpec, run_acceptance
+from .audit import TreeAuditSpec, audit_tree
 from .build import ComponentSpec, build_component, prepare_component
 from .config import Config
 from .errors import BootstrapError, FetchError
@@ -56,6 +57,11 @@ def build(spec: ComponentSpec) -> None:
 @reported
 def accept(spec: AcceptanceSpec) -> None:
     run_acceptance(spec)
+
+
+@reported
+def audit(spec: TreeAuditSpec) -> None:
+    audit_tree(spec)
 
 
 @reported

@@ -17,6 +17,7 @@ from doit.tools import config_changed
 
 from . import actions
 from .accept import AcceptanceSpec
+from .audit import TreeAuditSpec
 from .build import ComponentSpec
 from .fetch import cache_path
 from .options import doit_params
@@ -85,9 +86,39 @@ def component_tasks(project: Project) -> Iterator[TaskItem]:
 def stage_checks(
     project: Project, target: Target, stage: str, specs: list[ComponentSpec]
 ) -> Iterator[Task]:
+    built = [s for s in specs if s.stage == stage]
     if stage == "stage1" and "stage1-acceptance" in project.profile.checks:
-        stage1 = [s for s in specs if s.stage == "stage1"]
-        yield acceptance_task(project, target, stage1[-1] if stage1 else None)
+        yield acceptance_task(project, target, built[-1] if built else None)
+    if stage == "stage2" and "stage2-audit" in project.profile.checks and built:
+        yield tree_audit_task(project, target, built[-1])
+
+
+def tree_audit_task(project: Project, target: Target, last: ComponentSpec) -> Task:
+    """Every file of the stage's tree: target ELF, musl loader, no host/build paths."""
+    layout = project.layout(target)
+    spec = TreeAuditSpec(
+        target=target,
+        root=layout.stage_root(last.stage),
+        forbidden=project.forbidden_strings(),
+        results=layout.base / "reports" / f"{last.stage}-audit.json",
+        signature=digest({"tree": last.signature, "forbidden": project.forbidden_strings()}),
+    )
+    return subtask(
+        "audit",
+        f"{target.arch}/{last.stage}",
+        doc=f"audit every file of {target.arch}'s {last.stage} tree",
+        actions=[(actions.audit, [spec])],
+        task_dep=[f"build:{last.label}"],
+        targets=[str(spec.results)],
+        uptodate=[config_changed(spec.signature)],
+        meta={
+            "target": target.arch,
+            "stage": last.stage,
+            "component": "audit",
+            "log": str(spec.results),
+            "results": str(spec.results),
+        },
+    )
 
 
 def acceptance_task(project: Project, target: Target, last: ComponentSpec | None) -> Task:

@@ -1,0 +1,87 @@
+"""Output audits: ELF machine, musl interpreter, RPATH/RUNPATH, and no host or build paths.
+
+Used on single binaries (stage1 acceptance) and on whole trees (stage2, the rootfs): every
+regular file is scanned for forbidden strings (so `.pc` files, libtool archives, scripts and
+static archives are covered too), and every ELF file is parsed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .elf import MACHINES, is_elf, read_elf
+from .errors import BuildError
+from .fsutil import write_atomic
+from .targets import Target
+
+
+def audit_binary(
+    path: Path, target: Target, forbidden: tuple[str, ...], static: bool | None = None
+) -> list[str]:
+    """Problems with one ELF file. `static`: True/False to require (no) PT_INTERP;
+    None to accept either, but a present PT_INTERP must be the musl loader."""
+    info = read_elf(path)
+    problems = []
+    if info.machine != MACHINES[target.elf_machine]:
+        problems.append(f"ELF machine {info.machine}, expected {target.elf_machine}")
+    dynamic = info.interpreter is not None if static is None else not static
+    want_interp = target.interpreter if dynamic else None
+    if info.interpreter != want_interp:
+        problems.append(f"PT_INTERP {info.interpreter!r}, expected {want_interp!r}")
+    problems += [
+        f"RPATH/RUNPATH {p!r} points outside the root"
+        for p in info.rpath
+        if not (p.startswith("$ORIGIN") or p in ("/usr/lib", "/lib"))
+    ]
+    return problems + forbidden_in(path, forbidden)
+
+
+def forbidden_in(path: Path, forbidden: tuple[str, ...]) -> list[str]:
+    data = path.read_bytes()
+    return [f"contains host/build path {s!r}" for s in forbidden if s.encode() in data]
+
+
+@dataclass(frozen=True)
+class TreeAuditSpec:
+    target: Target
+    root: Path
+    forbidden: tuple[str, ...]
+    results: Path
+    signature: str
+
+
+def audit_tree(spec: TreeAuditSpec) -> None:
+    """Audit every file under the root; write the results; fail naming each problem."""
+    problems: dict[str, list[str]] = {}
+    counts = {"files": 0, "elf": 0}
+    for dirpath, _dirs, files in os.walk(spec.root):
+        for name in files:
+            path = Path(dirpath, name)
+            if path.is_symlink() or not path.is_file():
+                continue
+            counts["files"] += 1
+            if is_elf(path):
+                counts["elf"] += 1
+                found = audit_binary(path, spec.target, spec.forbidden)
+            else:
+                found = forbidden_in(path, spec.forbidden)
+            if found:
+                problems[str(path.relative_to(spec.root))] = found
+    write_atomic(
+        spec.results,
+        json.dumps(
+            {"root": str(spec.root), "passed": not problems, **counts, "problems": problems},
+            indent=2,
+            sort_keys=True,
+        )
+        + "\n",
+    )
+    if problems:
+        listing = "\n  ".join(f"/{f}: {'; '.join(p)}" for f, p in sorted(problems.items())[:40])
+        raise BuildError(
+            f"audit of {spec.root} found {len(problems)} bad file(s):\n  {listing}",
+            fix=f"see {spec.results}",
+        )

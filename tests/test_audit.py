@@ -1,0 +1,56 @@
+"""Tree audits: forbidden paths in any file, ELF machine and interpreter."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bootstrap.audit import TreeAuditSpec, audit_tree
+from bootstrap.errors import BuildError
+from bootstrap.targets import load_targets
+
+REPO = Path(__file__).resolve().parent.parent
+TARGET = load_targets(REPO / "toolchain")["x86_64"]
+
+
+def spec(root: Path, tmp_path: Path) -> TreeAuditSpec:
+    return TreeAuditSpec(
+        target=TARGET,
+        root=root,
+        forbidden=("/work/build",),
+        results=tmp_path / "audit.json",
+        signature="x",
+    )
+
+
+def test_clean_tree_passes(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "usr" / "lib" / "pkgconfig").mkdir(parents=True)
+    (root / "usr" / "lib" / "pkgconfig" / "z.pc").write_text("prefix=/usr\n")
+    (root / "lib").symlink_to("usr/lib")
+    audit_tree(spec(root, tmp_path))
+    assert json.loads((tmp_path / "audit.json").read_text())["passed"] is True
+
+
+def test_build_path_in_pc_file_and_script(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "usr" / "bin").mkdir(parents=True)
+    (root / "usr" / "bin" / "z-config").write_text("#!/bin/sh\necho -L/work/build/x\n")
+    with pytest.raises(BuildError, match="z-config: contains host/build path '/work/build'"):
+        audit_tree(spec(root, tmp_path))
+    assert json.loads((tmp_path / "audit.json").read_text())["passed"] is False
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="needs an x86_64 host")
+def test_glibc_binary_is_rejected(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "usr" / "bin").mkdir(parents=True)
+    src = tmp_path / "m.c"
+    src.write_text("int main(void) { return 0; }\n")
+    subprocess.run(["cc", str(src), "-o", str(root / "usr" / "bin" / "m")], check=True)
+    with pytest.raises(BuildError, match=r"PT_INTERP '/lib64/ld-linux-x86-64\.so\.2'"):
+        audit_tree(spec(root, tmp_path))
