@@ -15,6 +15,7 @@ from doit.exceptions import TaskFailed
 from .accept import AcceptanceSpec, run_acceptance
 from .audit import TreeAuditSpec, audit_tree
 from .build import ComponentSpec, build_component, prepare_component
+from .chrootcheck import CompilerCheckSpec, run_compiler_check
 from .config import Config
 from .errors import BootstrapError, FetchError
 from .fetch import FetchPolicy, fetch_all, fetch_source
@@ -62,6 +63,11 @@ def accept(spec: AcceptanceSpec) -> None:
 @reported
 def audit(spec: TreeAuditSpec) -> None:
     audit_tree(spec)
+
+
+@reported
+def compiler_check(spec: CompilerCheckSpec) -> None:
+    run_compiler_check(spec)
 
 
 @reported

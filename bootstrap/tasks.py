@@ -19,6 +19,7 @@ from . import actions
 from .accept import AcceptanceSpec
 from .audit import TreeAuditSpec
 from .build import ComponentSpec
+from .chrootcheck import CompilerCheckSpec
 from .fetch import cache_path
 from .options import doit_params
 from .project import Project, digest
@@ -91,6 +92,37 @@ def stage_checks(
         yield acceptance_task(project, target, built[-1] if built else None)
     if stage == "stage2" and "stage2-audit" in project.profile.checks and built:
         yield tree_audit_task(project, target, built[-1])
+    if stage == "stage2" and "stage2-compiler" in project.profile.checks and built:
+        yield compiler_check_task(project, target, built[-1])
+
+
+def compiler_check_task(project: Project, target: Target, last: ComponentSpec) -> Task:
+    """The root's own cc compiles and runs a C program inside a chroot of the root."""
+    layout = project.layout(target)
+    spec = CompilerCheckSpec(
+        target=target,
+        root=layout.stage_root(last.stage),
+        forbidden=project.forbidden_strings(),
+        results=layout.base / "reports" / f"{last.stage}-compiler.json",
+        log=layout.log(last.stage, "compiler-check"),
+        signature=digest({"tree": last.signature, "program": project.acceptance_digest}),
+    )
+    return subtask(
+        "check",
+        f"{target.arch}/{last.stage}",
+        doc=f"compile and run a C program with the cc inside {target.arch}'s {last.stage}",
+        actions=[(actions.compiler_check, [spec])],
+        task_dep=[f"build:{last.label}"],
+        targets=[str(spec.results)],
+        uptodate=[config_changed(spec.signature)],
+        meta={
+            "target": target.arch,
+            "stage": last.stage,
+            "component": "compiler-check",
+            "log": str(spec.log),
+            "results": str(spec.results),
+        },
+    )
 
 
 def tree_audit_task(project: Project, target: Target, last: ComponentSpec) -> Task:
