@@ -1,5 +1,6 @@
-"""Stage checks that run inside a stage's root: the root's own `cc` compiles and runs a C
-program there (through binfmt_misc + qemu-user for a foreign arch).
+"""Stage checks that run inside a stage's root (through binfmt_misc + qemu-user for a
+foreign arch): `/usr/bin/sh` runs core tools, and the root's own `cc` compiles and runs a
+C program.
 
 Plain chroot for now; the namespaced chroot of stage3 will take over when it lands.
 """
@@ -21,6 +22,11 @@ from .targets import Target
 PROGRAM = Path(__file__).resolve().parent.parent / "toolchain" / "acceptance" / "simple.c"
 EXPECTED = "in-root cc: sqrt(2)=1.414214 musl-42 len=7\n"
 SCRATCH = "tmp/serpent-check"
+CORE_TOOLS = (
+    "printf 'b\\na\\nc\\n' | sort | head -n 2 | tr '\\n' ' '; echo; "
+    "echo hello world | sed s/world/musl/ | grep musl | wc -w; "
+    "echo $((6 * 7)); uname -m"
+)
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,15 @@ def run_compiler_check(spec: CompilerCheckSpec) -> None:
     problems: list[str] = []
     output = ""
     try:
+        tools = runner.capture(
+            ["chroot", str(spec.root), "/usr/bin/sh", "-c", CORE_TOOLS],
+            cwd=spec.root,
+            env=env,
+            log=spec.log,
+        )
+        expected_tools = f"a b \n2\n42\n{spec.target.arch}\n"
+        if tools != expected_tools:
+            problems.append(f"core tools printed {tools!r}, expected {expected_tools!r}")
         runner.run(
             [
                 "chroot",

@@ -19,7 +19,7 @@ from . import actions
 from .accept import AcceptanceSpec
 from .audit import TreeAuditSpec
 from .build import ComponentSpec
-from .chrootcheck import CompilerCheckSpec
+from .chrootcheck import CORE_TOOLS, CompilerCheckSpec
 from .fetch import cache_path
 from .options import doit_params
 from .project import Project, digest
@@ -92,7 +92,7 @@ def stage_checks(
         yield acceptance_task(project, target, built[-1] if built else None)
     if stage == "stage2" and "stage2-audit" in project.profile.checks and built:
         yield tree_audit_task(project, target, built[-1])
-    if stage == "stage2" and "stage2-compiler" in project.profile.checks and built:
+    if stage == "stage2" and "stage2-chroot" in project.profile.checks and built:
         yield compiler_check_task(project, target, built[-1])
 
 
@@ -103,14 +103,16 @@ def compiler_check_task(project: Project, target: Target, last: ComponentSpec) -
         target=target,
         root=layout.stage_root(last.stage),
         forbidden=project.forbidden_strings(),
-        results=layout.base / "reports" / f"{last.stage}-compiler.json",
-        log=layout.log(last.stage, "compiler-check"),
-        signature=digest({"tree": last.signature, "program": project.acceptance_digest}),
+        results=layout.base / "reports" / f"{last.stage}-chroot.json",
+        log=layout.log(last.stage, "chroot-check"),
+        signature=digest(
+            {"tree": last.signature, "program": project.acceptance_digest, "tools": CORE_TOOLS}
+        ),
     )
     return subtask(
         "check",
         f"{target.arch}/{last.stage}",
-        doc=f"compile and run a C program with the cc inside {target.arch}'s {last.stage}",
+        doc=f"run the shell, core tools and the cc inside {target.arch}'s {last.stage}",
         actions=[(actions.compiler_check, [spec])],
         task_dep=[f"build:{last.label}"],
         targets=[str(spec.results)],
@@ -118,7 +120,7 @@ def compiler_check_task(project: Project, target: Target, last: ComponentSpec) -
         meta={
             "target": target.arch,
             "stage": last.stage,
-            "component": "compiler-check",
+            "component": "chroot-check",
             "log": str(spec.log),
             "results": str(spec.results),
         },
