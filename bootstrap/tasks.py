@@ -10,6 +10,7 @@ yielded as dicts, doit would make each group depend on all of them, i.e. on ever
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from doit.task import Task, dict_to_task
@@ -96,8 +97,38 @@ def stage_checks(
         yield compiler_check_task(project, target, built[-1])
 
 
+def check_task(
+    kind: str,
+    target: Target,
+    stage: str,
+    doc: str,
+    run: Any,
+    spec: Any,
+    after: str | None,
+    log: Path,
+) -> Task:
+    """A check over a finished stage: results file as target, re-run when its signature
+    (the checked tree's and the check's own inputs) changes."""
+    return subtask(
+        kind,
+        f"{target.arch}/{stage}",
+        doc=doc,
+        actions=[(run, [spec])],
+        task_dep=[after] if after else [],
+        targets=[str(spec.results)],
+        uptodate=[config_changed(spec.signature)],
+        meta={
+            "target": target.arch,
+            "stage": stage,
+            "component": kind,
+            "log": str(log),
+            "results": str(spec.results),
+        },
+    )
+
+
 def compiler_check_task(project: Project, target: Target, last: ComponentSpec) -> Task:
-    """The root's own cc compiles and runs a C program inside a chroot of the root."""
+    """The root's shell, core tools and cc, run inside a chroot of the root."""
     layout = project.layout(target)
     spec = CompilerCheckSpec(
         target=target,
@@ -109,21 +140,16 @@ def compiler_check_task(project: Project, target: Target, last: ComponentSpec) -
             {"tree": last.signature, "program": project.acceptance_digest, "tools": CORE_TOOLS}
         ),
     )
-    return subtask(
+    doc = f"run the shell, core tools and the cc inside {target.arch}'s {last.stage}"
+    return check_task(
         "check",
-        f"{target.arch}/{last.stage}",
-        doc=f"run the shell, core tools and the cc inside {target.arch}'s {last.stage}",
-        actions=[(actions.compiler_check, [spec])],
-        task_dep=[f"build:{last.label}"],
-        targets=[str(spec.results)],
-        uptodate=[config_changed(spec.signature)],
-        meta={
-            "target": target.arch,
-            "stage": last.stage,
-            "component": "chroot-check",
-            "log": str(spec.log),
-            "results": str(spec.results),
-        },
+        target,
+        last.stage,
+        doc,
+        actions.compiler_check,
+        spec,
+        f"build:{last.label}",
+        spec.log,
     )
 
 
@@ -137,21 +163,9 @@ def tree_audit_task(project: Project, target: Target, last: ComponentSpec) -> Ta
         results=layout.base / "reports" / f"{last.stage}-audit.json",
         signature=digest({"tree": last.signature, "forbidden": project.forbidden_strings()}),
     )
-    return subtask(
-        "audit",
-        f"{target.arch}/{last.stage}",
-        doc=f"audit every file of {target.arch}'s {last.stage} tree",
-        actions=[(actions.audit, [spec])],
-        task_dep=[f"build:{last.label}"],
-        targets=[str(spec.results)],
-        uptodate=[config_changed(spec.signature)],
-        meta={
-            "target": target.arch,
-            "stage": last.stage,
-            "component": "audit",
-            "log": str(spec.results),
-            "results": str(spec.results),
-        },
+    doc = f"audit every file of {target.arch}'s {last.stage} tree"
+    return check_task(
+        "audit", target, last.stage, doc, actions.audit, spec, f"build:{last.label}", spec.results
     )
 
 
@@ -166,21 +180,15 @@ def acceptance_task(project: Project, target: Target, last: ComponentSpec | None
             {"stage1": last.signature if last else None, "programs": project.acceptance_digest}
         ),
     )
-    return subtask(
+    return check_task(
         "accept",
-        f"{target.arch}/stage1",
-        doc=f"stage1 acceptance check for {target.triplet}",
-        actions=[(actions.accept, [spec])],
-        task_dep=[f"build:{last.label}"] if last else [],
-        targets=[str(spec.results)],
-        uptodate=[config_changed(spec.signature)],
-        meta={
-            "target": target.arch,
-            "stage": "stage1",
-            "component": "acceptance",
-            "log": str(spec.layout.log("stage1", "acceptance")),
-            "results": str(spec.results),
-        },
+        target,
+        "stage1",
+        f"stage1 acceptance check for {target.triplet}",
+        actions.accept,
+        spec,
+        f"build:{last.label}" if last else None,
+        spec.layout.log("stage1", "acceptance"),
     )
 
 
