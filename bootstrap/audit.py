@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .elf import MACHINES, is_elf, read_elf
+from .elf import ELF_MAGIC, MACHINES, parse_elf
 from .errors import BuildError
 from .fsutil import write_atomic
 from .targets import Target
@@ -23,7 +23,13 @@ def audit_binary(
 ) -> list[str]:
     """Problems with one ELF file. `static`: True/False to require (no) PT_INTERP;
     None to accept either, but a present PT_INTERP must be the musl loader."""
-    info = read_elf(path)
+    return _audit_elf(path.read_bytes(), str(path), target, forbidden, static)
+
+
+def _audit_elf(
+    data: bytes, name: str, target: Target, forbidden: tuple[str, ...], static: bool | None
+) -> list[str]:
+    info = parse_elf(data, name)
     problems = []
     if info.machine != MACHINES[target.elf_machine]:
         problems.append(f"ELF machine {info.machine}, expected {target.elf_machine}")
@@ -36,11 +42,10 @@ def audit_binary(
         for p in info.rpath
         if not (p.startswith("$ORIGIN") or p in ("/usr/lib", "/lib"))
     ]
-    return problems + forbidden_in(path, forbidden)
+    return problems + _forbidden(data, forbidden)
 
 
-def forbidden_in(path: Path, forbidden: tuple[str, ...]) -> list[str]:
-    data = path.read_bytes()
+def _forbidden(data: bytes, forbidden: tuple[str, ...]) -> list[str]:
     return [f"contains host/build path {s!r}" for s in forbidden if s.encode() in data]
 
 
@@ -63,11 +68,12 @@ def audit_tree(spec: TreeAuditSpec) -> None:
             if path.is_symlink() or not path.is_file():
                 continue
             counts["files"] += 1
-            if is_elf(path):
+            data = path.read_bytes()  # once per file: ELF parse and path scan share it
+            if data[:4] == ELF_MAGIC:
                 counts["elf"] += 1
-                found = audit_binary(path, spec.target, spec.forbidden)
+                found = _audit_elf(data, str(path), spec.target, spec.forbidden, None)
             else:
-                found = forbidden_in(path, spec.forbidden)
+                found = _forbidden(data, spec.forbidden)
             if found:
                 problems[str(path.relative_to(spec.root))] = found
     write_atomic(

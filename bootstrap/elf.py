@@ -6,6 +6,7 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
+ELF_MAGIC = b"\x7fELF"
 MACHINES = {"EM_X86_64": 62, "EM_AARCH64": 183}
 PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
 DT_NEEDED, DT_STRTAB, DT_RPATH, DT_RUNPATH = 1, 5, 15, 29
@@ -22,16 +23,19 @@ class ElfInfo:
 def is_elf(path: Path) -> bool:
     try:
         with path.open("rb") as fh:
-            return fh.read(4) == b"\x7fELF"
+            return fh.read(4) == ELF_MAGIC
     except OSError:
         return False
 
 
 def read_elf(path: Path) -> ElfInfo:
-    """Parse a 64-bit little-endian ELF file (both targets are)."""
-    data = path.read_bytes()
-    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
-        raise ValueError(f"{path}: not a 64-bit little-endian ELF file")
+    return parse_elf(path.read_bytes(), str(path))
+
+
+def parse_elf(data: bytes, name: str) -> ElfInfo:
+    """Parse a 64-bit little-endian ELF image (both targets are)."""
+    if data[:4] != ELF_MAGIC or len(data) < 64 or data[4] != 2 or data[5] != 1:
+        raise ValueError(f"{name}: not a 64-bit little-endian ELF file")
     machine = struct.unpack_from("<H", data, 18)[0]
     phoff, phentsize, phnum = (
         struct.unpack_from("<Q", data, 32)[0],
