@@ -11,13 +11,11 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass
-from pathlib import Path
 
+from .binfmt import binfmt_status
 from .config import Config
 from .errors import BootstrapError
 from .targets import load_targets, normalise_arch
-
-BINFMT = Path("/proc/sys/fs/binfmt_misc")
 
 
 @dataclass(frozen=True)
@@ -63,24 +61,6 @@ def stage3_isolation() -> tuple[bool, str]:
     return False, "not root and user namespaces are unavailable"
 
 
-def binfmt_status(qemu: str) -> tuple[bool, str]:
-    entry = BINFMT / qemu
-    if not (BINFMT / "status").exists():
-        return False, f"binfmt_misc is not mounted (mount -t binfmt_misc binfmt_misc {BINFMT})"
-    if not entry.exists():
-        return False, (
-            f"no binfmt_misc entry '{qemu}': apt-get install qemu-user-static "
-            "binfmt-support (Debian registers it with the F flag)"
-        )
-    text = entry.read_text()
-    if "enabled" not in text.splitlines()[0]:
-        return False, f"binfmt_misc entry '{qemu}' is disabled (echo 1 > {entry})"
-    flags = next((ln.split()[1] for ln in text.splitlines() if ln.startswith("flags:")), "")
-    if "F" not in flags:
-        return True, f"'{qemu}' registered without the F flag: qemu must be copied into roots"
-    return True, f"'{qemu}' registered with flags {flags}"
-
-
 def run_preflight(config: Config, arches: list[str], mode: str, llvm_major: str) -> None:
     lines = [f"toolchain mode: {mode}; LLVM {llvm_major}; targets: {', '.join(arches)}"]
     requirements = needs(mode, llvm_major)
@@ -93,12 +73,8 @@ def run_preflight(config: Config, arches: list[str], mode: str, llvm_major: str)
     problems = [f"stage3 cannot run: {why}"] if not ok else []
     targets = load_targets(config.paths.toolchain_dir)
     for arch in arches:
-        target = targets[arch]
-        if target.is_native():
-            lines.append(f"  {arch}: native on this host (no emulation needed)")
-            continue
-        ok, why = binfmt_status(target.qemu)
-        lines.append(f"  {arch}: foreign (host {normalise_arch(os.uname().machine)}); {why}")
+        ok, why = binfmt_status(targets[arch])
+        lines.append(f"  {arch} (host {normalise_arch(os.uname().machine)}): {why}")
         if not ok:
             problems.append(f"{arch} code cannot run here: {why}")
     print("\n".join(lines))

@@ -16,7 +16,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .build import ComponentSpec, build_inputs
+from .build import ComponentSpec
+from .buildenv import build_inputs
 from .config import Config
 from .errors import ConfigError
 from .fetch import cache_path
@@ -166,7 +167,7 @@ class Project:
                     "previous": previous,
                     "prepare": prepare,
                     "recipe": recipe,
-                    "inputs": build_inputs(recipe),
+                    "inputs": build_inputs(stage, recipe),
                     "llvm": self.llvm_version,
                 }
             ),

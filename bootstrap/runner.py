@@ -8,6 +8,7 @@ the last lines of the log and the log's path.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shlex
 import signal
@@ -20,6 +21,8 @@ from .errors import BuildError
 
 TAIL_LINES = 30
 INTERRUPTS = {signal.SIGINT, signal.SIGTERM}
+PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True)
 HOST_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 
 
@@ -116,8 +119,11 @@ def run(
 
 
 def _unblock_interrupts() -> None:
-    """In the child, before exec: builds must see Ctrl-C and SIGTERM again."""
+    """In the child, before exec: builds must see Ctrl-C and SIGTERM again, and die with
+    doit (even a `kill -9` of it) instead of running on, orphaned, into a dir the next run
+    will use."""
     signal.pthread_sigmask(signal.SIG_UNBLOCK, INTERRUPTS)
+    _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _wait(proc: subprocess.Popen[bytes], held: set[signal.Signals]) -> None:

@@ -2,7 +2,7 @@
 
 A style module has `VERSION` (bump to rebuild everything built with it), `DEFAULTS` (applied
 only to fields the recipe left unset) and `commands(recipe) -> {phase: [argv, ...]}`. Commands
-use ${variables} that the build driver expands (see bootstrap.build.variables).
+use ${variables} that the build driver expands (see bootstrap.buildenv.variables).
 """
 
 from __future__ import annotations

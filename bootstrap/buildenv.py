@@ -1,0 +1,241 @@
+"""Where a component's commands run, and the variables and environment they see.
+
+Two places: the **host** (stage1, stage2, and stage3 components marked `where: host`), where
+the stage1 cross tools build against the stage's tree; and the **chroot** (the rest of
+stage3), where the new root is `/`, the stage2 tree is mounted read-only at `/serpent`, and
+the component's work dir at `/build`. Recipes use the same `${names}` in both; a name that
+means nothing in the chroot (the cross toolchain's paths) is an error there, not a host path
+silently baked into a native build.
+"""
+
+from __future__ import annotations
+
+import platform
+import shlex
+import string
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import runner
+from .binfmt import ensure_binfmt
+from .errors import ConfigError
+from .sandbox import Bind, Sandbox
+from .styles import style_commands
+
+if TYPE_CHECKING:
+    from .build import ComponentSpec
+
+REPO = Path(__file__).resolve().parent.parent
+CHROOT_WORK = "/build"  # the component's work dir, inside the chroot
+STAGE2_MOUNT = "/serpent"  # the stage2 tree, read-only, inside the chroot
+CHROOT_PATH = ("/usr/bin", "/usr/sbin", f"{STAGE2_MOUNT}/usr/bin", f"{STAGE2_MOUNT}/usr/sbin")
+
+# Variables built from others. Build paths must not leak into binaries (__FILE__, debug
+# info), so on the host they are mapped away in every compile. In the chroot the paths are
+# already neutral (/build/...), and the smoke compiler (tcc) has no such option.
+DERIVED = {
+    "cflags": "${target_cflags} -ffile-prefix-map=${workdir}=/usr/src/${name}",
+    "cxxflags": "${target_cxxflags} -ffile-prefix-map=${workdir}=/usr/src/${name}",
+    "ldflags": "${target_ldflags}",
+}
+CHROOT_DERIVED = {
+    "cflags": "${target_cflags}",
+    "cxxflags": "${target_cxxflags}",
+    "ldflags": "${target_ldflags}",
+}
+
+# The environment of every host build command, before expansion; a recipe's `env` wins.
+BASE_ENV = {
+    # Compile against the stage's own tree: stage1's sysroot, or the stage2/3 root.
+    "CC": "${triplet}-clang --sysroot=${root}",
+    "CXX": "${triplet}-clang++ --sysroot=${root}",
+    "CPP": "${triplet}-clang --sysroot=${root} -E",
+    "LD": "${triplet}-ld.lld",
+    "AR": "${triplet}-ar",
+    "NM": "${triplet}-nm",
+    "RANLIB": "${triplet}-ranlib",
+    "STRIP": "${triplet}-strip",
+    "OBJCOPY": "${triplet}-objcopy",
+    "OBJDUMP": "${triplet}-objdump",
+    "READELF": "${triplet}-readelf",
+    "HOSTCC": "cc",
+    "BUILD_CC": "cc",
+    "CC_FOR_BUILD": "cc",
+    "CFLAGS": "${cflags}",
+    "CXXFLAGS": "${cxxflags}",
+    "LDFLAGS": "${ldflags}",
+    "PKG_CONFIG_SYSROOT_DIR": "${root}",
+    "PKG_CONFIG_LIBDIR": "${root}/usr/lib/pkgconfig:${root}/usr/share/pkgconfig",
+    "MAKEFLAGS": "",
+}
+
+# Inside the chroot everything is native: the root's own tools first, then /serpent's.
+CHROOT_ENV = {
+    "CC": "cc",
+    "CXX": "c++",
+    "HOSTCC": "cc",
+    "BUILD_CC": "cc",
+    "CC_FOR_BUILD": "cc",
+    "CFLAGS": "${cflags}",
+    "CXXFLAGS": "${cxxflags}",
+    "LDFLAGS": "${ldflags}",
+    "CONFIG_SHELL": "/bin/sh",
+    # stage2 binaries find their C++ runtime in /serpent until the new root has its own.
+    "LD_LIBRARY_PATH": f"/usr/lib:{STAGE2_MOUNT}/usr/lib",
+    "MAKEFLAGS": "",
+}
+
+# Host-only variables: the cross toolchain and this checkout.
+HOST_ONLY = (
+    "toolchain",
+    "sysroot",
+    "cmake_toolchain",
+    "meson_cross",
+    "resource_dir",
+    "python",
+    "repo",
+)
+
+
+class RecipeTemplate(string.Template):
+    """Only `${name}` is substituted (and `$$` is a literal `$`): shell `$1`/`$HOME` in
+    recipe commands pass through untouched."""
+
+    pattern = (
+        r"\$(?:(?P<escaped>\$)|\{(?P<braced>[a-z_][a-z0-9_]*)\}|(?P<named>(?!))|(?P<invalid>(?!)))"
+    )
+
+
+def in_chroot(stage: str, recipe: dict[str, Any]) -> bool:
+    return stage == "stage3" and recipe.get("where", "chroot") == "chroot"
+
+
+def build_triplet() -> str:
+    return f"{platform.machine()}-pc-linux-gnu"
+
+
+def work_paths(spec: ComponentSpec) -> dict[str, str]:
+    """The work dir, source dir, build dir and DESTDIR as the commands see them."""
+    work = CHROOT_WORK if in_chroot(spec.stage, spec.recipe) else str(spec.work)
+    src = f"{work}/src/{spec.recipe['srcdir']}" if spec.recipe["srcdir"] else f"{work}/src"
+    return {
+        "workdir": work,
+        "srcdir": src,
+        "builddir": f"{work}/build",
+        "destdir": f"{work}/destdir",
+    }
+
+
+def variables(spec: ComponentSpec) -> dict[str, str]:
+    """The ${names} recipes and styles may use."""
+    t, lay = spec.target, spec.layout
+    chroot = in_chroot(spec.stage, spec.recipe)
+    major = spec.llvm_version.split(".")[0]
+    values = {
+        **work_paths(spec),
+        "prefix": spec.recipe["prefix"],
+        "jobs": str(spec.jobs),
+        "triplet": t.triplet,
+        "arch": t.arch,
+        "musl_arch": t.musl_arch,
+        "kernel_arch": t.kernel_arch,
+        "llvm_backend": t.llvm_backend,
+        "loader": t.loader,
+        "build_triplet": t.triplet if chroot else build_triplet(),
+        "toolchain": str(lay.toolchain),
+        "sysroot": str(lay.sysroot),
+        "root": "/" if chroot else str(lay.stage_root(spec.stage)),
+        "cmake_toolchain": str(lay.cmake_toolchain),
+        "meson_cross": str(lay.meson_cross),
+        "resource_dir": str(lay.toolchain / "lib" / "clang" / major),
+        "llvm_version": spec.llvm_version,
+        "llvm_major": major,
+        "mode": spec.mode,
+        "python": sys.executable,
+        "repo": str(REPO),
+        "target_cflags": t.cflags,
+        "target_cxxflags": t.cxxflags,
+        "target_ldflags": t.ldflags,
+        "name": spec.name,
+        "source_date_epoch": str(spec.source_date_epoch),
+    }
+    if chroot:
+        values = {k: v for k, v in values.items() if k not in HOST_ONLY}
+    for key, template in (CHROOT_DERIVED if chroot else DERIVED).items():
+        values[key] = RecipeTemplate(template).substitute(values).strip()
+    values["prefix"] = RecipeTemplate(values["prefix"]).substitute(values)
+    return values
+
+
+def expand(argv: list[str], values: dict[str, str], name: str) -> list[str]:
+    try:
+        return [RecipeTemplate(arg).substitute(values) for arg in argv]
+    except (KeyError, ValueError) as err:
+        raise ConfigError(
+            f"unknown or malformed variable {err} in command {shlex.join(argv)}",
+            where=f"recipe {name}",
+            fix=f"available variables here: {', '.join(sorted(values))}",
+        ) from None
+
+
+def env_template(stage: str, recipe: dict[str, Any]) -> dict[str, str]:
+    """The build environment before expansion: the place's base with the recipe's on top."""
+    base = CHROOT_ENV if in_chroot(stage, recipe) else BASE_ENV
+    return {**base, **recipe["env"]}
+
+
+def build_inputs(stage: str, recipe: dict[str, Any]) -> dict[str, Any]:
+    """What the build executes, in template form (no absolute paths): its environment and
+    the derived flags it references. Part of the component's signature."""
+    env = env_template(stage, recipe)
+    texts = [
+        *env.values(),
+        *(a for cmds in style_commands(recipe).values() for c in cmds for a in c),
+    ]
+    derived = CHROOT_DERIVED if in_chroot(stage, recipe) else DERIVED
+    used = {k: v for k, v in derived.items() if any(f"${{{k}}}" in t for t in texts)}
+    inputs: dict[str, Any] = {"env": env, "derived": used}
+    if in_chroot(stage, recipe):
+        inputs["path"] = CHROOT_PATH
+    return inputs
+
+
+class CommandRunner:
+    """Runs a component's expanded commands in its place, all output to its log."""
+
+    def __init__(self, spec: ComponentSpec, values: dict[str, str], log: Path) -> None:
+        self.spec, self.values, self.log = spec, values, log
+        self.chroot = in_chroot(spec.stage, spec.recipe)
+        extra = {
+            k: " ".join(expand([v], values, spec.name))
+            for k, v in env_template(spec.stage, spec.recipe).items()
+        }
+        if self.chroot:
+            ensure_binfmt(spec.target)
+            self.env = runner.clean_env(
+                source_date_epoch=spec.source_date_epoch, home=Path("/tmp"), extra=extra
+            )
+            self.env["PATH"] = ":".join(CHROOT_PATH)
+            self.sandbox = Sandbox(
+                root=spec.layout.stage_root(spec.stage),
+                binds=(
+                    Bind(spec.layout.stage_root("stage2"), STAGE2_MOUNT),
+                    Bind(spec.work, CHROOT_WORK, writable=True),
+                ),
+            )
+        else:
+            self.env = runner.clean_env(
+                path=[spec.layout.toolchain / "bin"],
+                source_date_epoch=spec.source_date_epoch,
+                home=spec.work,
+                extra=extra,
+            )
+
+    def run(self, argv: list[str]) -> None:
+        command = expand(argv, self.values, self.spec.name)
+        builddir = self.values["builddir"]
+        if self.chroot:
+            command = self.sandbox.command(command, cwd=builddir)
+            builddir = str(self.spec.work / "build")
+        runner.run(command, cwd=Path(builddir), env=self.env, log=self.log)
