@@ -69,6 +69,8 @@ def prepare_component(spec: ComponentSpec) -> None:
             unpack(spec.archive, staging, spec.recipe["subtrees"])
         with log.open("a") as fh:
             apply_patches(staging, spec.patches, fh)
+        for argv in spec.recipe.get("post_patch", []):
+            runner.run(argv, cwd=staging, env=_host_env(spec), log=log)
     except BaseException:
         remove_tree(staging)
         raise
@@ -96,6 +98,10 @@ def build_component(spec: ComponentSpec) -> None:
     write_atomic(spec.layout.stamp(spec.stage, spec.name, "built"), spec.signature + "\n")
 
 
+def _host_env(spec: ComponentSpec) -> dict[str, str]:
+    return runner.clean_env(source_date_epoch=spec.source_date_epoch, home=spec.work)
+
+
 def _build_dir(spec: ComponentSpec) -> Path:
     """Reuse a build dir only if it was made for exactly these inputs (resume), else start
     clean. In-tree styles get a pristine copy of the source tree."""
@@ -111,7 +117,7 @@ def _build_dir(spec: ComponentSpec) -> Path:
         runner.run(
             ["cp", "-a", f"{src}/.", str(builddir)],
             cwd=spec.work,
-            env=runner.clean_env(source_date_epoch=0, home=spec.work),
+            env=_host_env(spec),
             log=spec.layout.log(spec.stage, spec.name),
         )
     marker.write_text(spec.signature + "\n")

@@ -177,10 +177,11 @@ class Project:
     def prepare_signature(
         recipe: dict[str, Any], source: Source | None, patches: tuple[Path, ...]
     ) -> str:
-        return digest(
-            {
-                "sha256": source.sha256 if source else None,
-                "subtrees": recipe["subtrees"],
-                "patches": patch_digest(patches),
-            }
-        )
+        inputs = {
+            "sha256": source.sha256 if source else None,
+            "subtrees": recipe["subtrees"],
+            "patches": patch_digest(patches),
+        }
+        if recipe.get("post_patch"):
+            inputs["post_patch"] = recipe["post_patch"]
+        return digest(inputs)

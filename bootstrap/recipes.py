@@ -75,6 +75,12 @@ OVERRIDABLE_FIELDS: tuple[Field, ...] = (
     ),
     Field("build_targets", list, "targets to build (style default: all)", check=list_of(str)),
     Field("install_targets", list, "install targets (style default: install)", check=list_of(str)),
+    Field(
+        "post_patch",
+        list,
+        "host commands run in the patched source tree when it is prepared (e.g. autoreconf)",
+        check=_commands,
+    ),
     Field("env", dict, "extra environment for every command", check=_str_map),
     Field("steps", dict, "custom style: commands per phase", check=_command_map),
     *(Field(h, list, f"commands run {h.replace('_', ' ')}", check=_commands) for h in HOOK_NAMES),
