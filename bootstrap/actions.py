@@ -19,7 +19,10 @@ from .chrootcheck import CompilerCheckSpec, run_compiler_check
 from .config import Config
 from .errors import BootstrapError, FetchError
 from .fetch import FetchPolicy, fetch_all, fetch_source
+from .fixpoint import FixpointSpec, run_fixpoint
+from .rootfs import RootfsSpec, pack_stage_root
 from .sources import Source, load_sources
+from .verify import VerifySpec, run_verify
 
 
 def reported(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -71,6 +74,21 @@ def compiler_check(spec: CompilerCheckSpec) -> None:
 
 
 @reported
+def fixpoint(spec: FixpointSpec) -> None:
+    run_fixpoint(spec)
+
+
+@reported
+def rootfs(spec: RootfsSpec) -> None:
+    pack_stage_root(spec)
+
+
+@reported
+def verify(spec: VerifySpec) -> None:
+    run_verify(spec)
+
+
+@reported
 def preflight(config: Config, arches: list[str], mode: str, llvm_major: str) -> None:
     from .preflight import run_preflight
 
@@ -97,10 +115,3 @@ def mirror(config: Config, names: list[str]) -> None:
             fix="see docs/sources.md; an override file can point a source at "
             "another tarball (e.g. overrides/debian12-llvm19.yml)",
         )
-
-
-def not_yet(what: str) -> TaskFailed:
-    return TaskFailed(
-        f"'{what}' is not implemented yet: it arrives with the stage3 work "
-        "(rootfs tarball and verification)."
-    )

@@ -58,11 +58,13 @@ class TreeAuditSpec:
     signature: str
 
 
-def audit_tree(spec: TreeAuditSpec) -> None:
-    """Audit every file under the root; write the results; fail naming each problem."""
+def scan_tree(
+    root: Path, target: Target, forbidden: tuple[str, ...]
+) -> tuple[dict[str, int], dict[str, list[str]]]:
+    """(counts, problems by relative path) for every file under `root`."""
     problems: dict[str, list[str]] = {}
     counts = {"files": 0, "elf": 0}
-    for dirpath, _dirs, files in os.walk(spec.root):
+    for dirpath, _dirs, files in os.walk(root):
         for name in files:
             path = Path(dirpath, name)
             if path.is_symlink() or not path.is_file():
@@ -71,11 +73,17 @@ def audit_tree(spec: TreeAuditSpec) -> None:
             data = path.read_bytes()  # once per file: ELF parse and path scan share it
             if data[:4] == ELF_MAGIC:
                 counts["elf"] += 1
-                found = _audit_elf(data, str(path), spec.target, spec.forbidden, None)
+                found = _audit_elf(data, str(path), target, forbidden, None)
             else:
-                found = _forbidden(data, spec.forbidden)
+                found = _forbidden(data, forbidden)
             if found:
-                problems[str(path.relative_to(spec.root))] = found
+                problems[str(path.relative_to(root))] = found
+    return counts, problems
+
+
+def audit_tree(spec: TreeAuditSpec) -> None:
+    """Audit every file under the root; write the results; fail naming each problem."""
+    counts, problems = scan_tree(spec.root, spec.target, spec.forbidden)
     write_atomic(
         spec.results,
         json.dumps(

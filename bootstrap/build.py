@@ -82,6 +82,16 @@ def prepare_component(spec: ComponentSpec) -> None:
 
 def build_component(spec: ComponentSpec) -> None:
     """configure -> build -> install into a staging DESTDIR -> merge -> stamp."""
+    destdir = stage_install(spec)
+    root = spec.layout.install_root(spec.stage, spec.recipe.get("install_root", "root"))
+    files = merge_tree(destdir, root)
+    manifest = spec.layout.stamp(spec.stage, spec.name, "files")
+    write_atomic(manifest, "".join(f"{f}\n" for f in files))
+    write_atomic(spec.layout.stamp(spec.stage, spec.name, "built"), spec.signature + "\n")
+
+
+def stage_install(spec: ComponentSpec) -> Path:
+    """Run the recipe's configure, build and install phases; return the staged DESTDIR."""
     log = spec.layout.log(spec.stage, spec.name)
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text(f"build {spec.label} (signature {spec.signature})\n")
@@ -91,11 +101,7 @@ def build_component(spec: ComponentSpec) -> None:
     for phase in PHASES:
         for argv in style_commands(spec.recipe)[phase]:
             commands.run(argv)
-    root = spec.layout.install_root(spec.stage, spec.recipe.get("install_root", "root"))
-    files = merge_tree(destdir, root)
-    manifest = spec.layout.stamp(spec.stage, spec.name, "files")
-    write_atomic(manifest, "".join(f"{f}\n" for f in files))
-    write_atomic(spec.layout.stamp(spec.stage, spec.name, "built"), spec.signature + "\n")
+    return destdir
 
 
 def _host_env(spec: ComponentSpec) -> dict[str, str]:

@@ -74,6 +74,7 @@ BASE_ENV = {
 CHROOT_ENV = {
     "CC": "cc",
     "CXX": "c++",
+    "AR": "ar",
     "HOSTCC": "cc",
     "BUILD_CC": "cc",
     "CC_FOR_BUILD": "cc",

@@ -37,3 +37,7 @@ class PatchError(BootstrapError):
 
 class BuildError(BootstrapError):
     """A build command failed."""
+
+
+class RootfsError(BootstrapError):
+    """A rootfs tarball cannot be packed, fails its checksum, or is unsafe to unpack."""

@@ -10,7 +10,7 @@ from .errors import ConfigError
 from .recipes import MODES, STAGES, Recipe
 from .schema import Field, list_of, load_yaml, one_of, validate
 
-CHECKS = ("stage1-acceptance", "stage2-audit", "stage2-chroot")
+CHECKS = ("stage1-acceptance", "stage2-audit", "stage2-chroot", "stage3-fixpoint")
 
 PROFILE_FIELDS: tuple[Field, ...] = (
     Field("doc", str, "one line saying what the profile is for", required=True),

@@ -44,6 +44,15 @@ def _command_map(value: Any) -> str | None:
     return None
 
 
+def _fixpoint(value: Any) -> str | None:
+    bad = sorted(set(value) - {"env", "compare"})
+    if bad:
+        return f"unknown key(s) {bad}; use env (a mapping) and compare (a list of paths)"
+    if not isinstance(value.get("compare"), list) or not value["compare"]:
+        return "compare must be a non-empty list of paths relative to the root"
+    return _str_map(value.get("env", {}))
+
+
 def _str_map(value: Any) -> str | None:
     bad = {k: v for k, v in value.items() if not isinstance(k, str) or not isinstance(v, str)}
     return f"keys and values must be strings, got {bad}" if bad else None
@@ -82,6 +91,13 @@ OVERRIDABLE_FIELDS: tuple[Field, ...] = (
         check=_commands,
     ),
     Field("env", dict, "extra environment for every command", check=_str_map),
+    Field(
+        "fixpoint",
+        dict,
+        "stage3: rebuild with `env` on top (its own output as compiler); the `compare` "
+        "paths must come out byte-identical",
+        check=_fixpoint,
+    ),
     Field("steps", dict, "custom style: commands per phase", check=_command_map),
     *(Field(h, list, f"commands run {h.replace('_', ' ')}", check=_commands) for h in HOOK_NAMES),
 )

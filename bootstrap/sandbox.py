@@ -55,8 +55,8 @@ class Sandbox:
 
     def command(self, argv: list[str], cwd: str = "/") -> list[str]:
         """The host argv that runs `argv` (an argument list, never a shell string) inside."""
-        for point in (*MOUNT_POINTS, *(b.target.lstrip("/") for b in self.binds)):
-            (self.root / point).mkdir(parents=True, exist_ok=True)
+        for point in MOUNT_POINTS:
+            (self.root / point).mkdir(exist_ok=True)
         spec = {
             "root": str(self.root),
             "binds": [[str(b.source), b.target, b.writable] for b in self.binds],
@@ -127,7 +127,9 @@ def set_up(spec: dict) -> None:
     make_dev(root / "dev")
     mount("tmpfs", root / "tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
     for source, target, writable in spec["binds"]:
-        bind(Path(source), root / target.lstrip("/"), writable)
+        point = root / target.lstrip("/")
+        point.mkdir(parents=True, exist_ok=True)  # under /tmp it lands in the tmpfs
+        bind(Path(source), point, writable)
     socket.sethostname(spec["hostname"])
     os.chroot(root)
     os.chdir(spec["cwd"])

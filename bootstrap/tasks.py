@@ -22,10 +22,13 @@ from .audit import TreeAuditSpec
 from .build import ComponentSpec
 from .chrootcheck import CORE_TOOLS, CompilerCheckSpec
 from .fetch import cache_path
+from .fixpoint import FixpointSpec
 from .options import doit_params
 from .project import Project, digest
 from .recipes import STAGES
+from .rootfs import RootfsSpec
 from .targets import Target
+from .verify import VerifySpec
 
 TaskItem = dict[str, Any] | Task
 
@@ -83,6 +86,9 @@ def component_tasks(project: Project) -> Iterator[TaskItem]:
                 task_dep=[*gate, *(c.name for c in checks)],
             )
             gate = [*gate, *(c.name for c in checks)]
+        stage3 = [s for s in specs if s.stage == "stage3"]
+        if stage3:
+            yield from rootfs_tasks(project, target, stage3[-1])
 
 
 def stage_checks(
@@ -95,6 +101,77 @@ def stage_checks(
         yield tree_audit_task(project, target, built[-1])
     if stage == "stage2" and "stage2-chroot" in project.profile.checks and built:
         yield compiler_check_task(project, target, built[-1])
+    fixed = tuple(s for s in built if s.recipe.get("fixpoint"))
+    if stage == "stage3" and "stage3-fixpoint" in project.profile.checks and fixed:
+        yield fixpoint_task(project, target, fixed, built[-1])
+
+
+def fixpoint_task(
+    project: Project, target: Target, fixed: tuple[ComponentSpec, ...], last: ComponentSpec
+) -> Task:
+    """Rebuild each `fixpoint` component with its own stage3 output; compare the bytes."""
+    layout = project.layout(target)
+    spec = FixpointSpec(
+        components=fixed,
+        results=layout.base / "reports" / "stage3-fixpoint.json",
+        signature=digest({"tree": last.signature}),
+    )
+    doc = f"rebuild {', '.join(s.name for s in fixed)} with itself; byte-identical?"
+    log = layout.log("stage3", f"{fixed[0].name}-fixpoint")
+    return check_task(
+        "fixpoint", target, "stage3", doc, actions.fixpoint, spec, f"build:{last.label}", log
+    )
+
+
+def rootfs_tasks(project: Project, target: Target, last: ComponentSpec) -> Iterator[Task]:
+    """Pack the finished stage3 root, then verify the tarball from scratch."""
+    layout = project.layout(target)
+    out = project.config.paths.out / target.arch
+    packed = RootfsSpec(
+        root=layout.stage_root("stage3"),
+        out_dir=out,
+        name=f"serpent-rootfs-{target.arch}",
+        source_date_epoch=project.config.source_date_epoch,
+        signature=digest({"tree": last.signature, "epoch": project.config.source_date_epoch}),
+    )
+    yield subtask(
+        "rootfs",
+        target.arch,
+        doc=f"pack {target.arch}'s stage3 root into a reproducible tarball",
+        actions=[(actions.rootfs, [packed])],
+        task_dep=[f"stage3:{target.arch}"],
+        targets=[str(packed.tarball), str(packed.checksum)],
+        uptodate=[config_changed(packed.signature)],
+        verbosity=2,
+        meta={"target": target.arch, "stage": "rootfs", "component": "rootfs", "log": ""},
+    )
+    check = VerifySpec(
+        target=target,
+        tarball=packed.tarball,
+        checksum=packed.checksum,
+        workdir=layout.base / "verify",
+        forbidden=project.forbidden_strings(),
+        results_json=out / "verify.json",
+        results_junit=out / "verify.junit.xml",
+        log=layout.log("rootfs", "verify"),
+    )
+    yield subtask(
+        "verify",
+        target.arch,
+        doc=f"unpack {packed.tarball.name} and verify it in a sandboxed chroot",
+        actions=[(actions.verify, [check])],
+        task_dep=[f"rootfs:{target.arch}"],
+        file_dep=[str(packed.tarball), str(packed.checksum)],
+        targets=[str(check.results_json), str(check.results_junit)],
+        uptodate=[config_changed(digest({"program": project.acceptance_digest}))],
+        verbosity=2,
+        meta={
+            "target": target.arch,
+            "stage": "rootfs",
+            "component": "verify",
+            "log": str(check.log),
+        },
+    )
 
 
 def check_task(
@@ -239,23 +316,24 @@ def entry_tasks(project: Project) -> Iterator[TaskItem]:
         "stage1 acceptance: compile and run C/C++ programs with the cross toolchain",
         task_dep=[f"accept:{a}/stage1" for a in arches if checked],
     )
+    has_rootfs = bool(project.profile.components("stage3"))
     for stage in STAGES:
+        final = stage == "stage3" and has_rootfs  # the main job ends in a verified tarball
         yield entry(
             stage,
-            f"build {stage} for the selected target(s) [profile {profile}]",
-            task_dep=[f"{stage}:{a}" for a in arches],
+            f"build {stage} for the selected target(s) [profile {profile}]"
+            + (", pack and verify the rootfs" if final else ""),
+            task_dep=[f"verify:{a}" if final else f"{stage}:{a}" for a in arches],
         )
     yield entry(
         "rootfs",
-        "pack the stage3 root into a reproducible tarball",
-        task_dep=["stage3"],
-        actions=[(actions.not_yet, ["rootfs"])],
+        "pack the stage3 root into a reproducible tarball (out/<arch>/)",
+        task_dep=[f"rootfs:{a}" for a in arches if has_rootfs],
     )
     yield entry(
         "verify",
-        "unpack the rootfs tarball and verify it in a chroot",
-        task_dep=["rootfs"],
-        actions=[(actions.not_yet, ["verify"])],
+        "unpack the rootfs tarball and verify it in a sandboxed chroot (JSON + JUnit)",
+        task_dep=[f"verify:{a}" for a in arches if has_rootfs],
     )
     yield entry(
         "check",
