@@ -128,5 +128,3 @@ def _build_dir(spec: ComponentSpec) -> Path:
         )
     marker.write_text(spec.signature + "\n")
     return builddir
-
-

@@ -10,6 +10,7 @@ yielded as dicts, doit would make each group depend on all of them, i.e. on ever
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -269,6 +270,23 @@ def acceptance_task(project: Project, target: Target, last: ComponentSpec | None
     )
 
 
+@dataclass(frozen=True)
+class StampMatches:
+    """Up to date when the stamp holds exactly this signature. The stamp is written last,
+    after the work it vouches for, so this survives what doit's own state may not: its
+    database is saved only when doit exits, and a `kill -9` loses it. The signature hashes
+    the patch contents too, so patches need no file_dep."""
+
+    stamp: Path
+    signature: str
+
+    def __call__(self) -> bool:
+        try:
+            return self.stamp.read_text().strip() == self.signature
+        except OSError:
+            return False
+
+
 def prepare_task(spec: ComponentSpec) -> Task:
     source = spec.recipe.get("source")
     return subtask(
@@ -277,9 +295,12 @@ def prepare_task(spec: ComponentSpec) -> Task:
         doc=f"unpack and patch {spec.name} for {spec.label}",
         actions=[(actions.prepare, [spec])],
         task_dep=[f"fetch:{source}"] if source else [],
-        file_dep=[str(p) for p in spec.patches],
         targets=[str(spec.layout.stamp(spec.stage, spec.name, "prepared"))],
-        uptodate=[config_changed(spec.prepare_signature)],
+        uptodate=[
+            StampMatches(
+                spec.layout.stamp(spec.stage, spec.name, "prepared"), spec.prepare_signature
+            )
+        ],
         meta=component_meta(spec, "prepare"),
     )
 
@@ -292,7 +313,7 @@ def build_task(spec: ComponentSpec, after: list[str]) -> Task:
         actions=[(actions.build, [spec])],
         task_dep=[f"prepare:{spec.label}", *after],
         targets=[str(spec.layout.stamp(spec.stage, spec.name, "built"))],
-        uptodate=[config_changed(spec.signature)],
+        uptodate=[StampMatches(spec.layout.stamp(spec.stage, spec.name, "built"), spec.signature)],
         meta=component_meta(spec, ""),
     )
 

@@ -54,7 +54,7 @@ def test_every_target_gets_stage1_tasks_and_acceptance() -> None:
 
 def test_smoke_sources() -> None:
     names = [s.name for s in project(profile="smoke").selected_sources()]
-    assert names == ["busybox", "linux", "llvm-project", "make", "musl", "tcc"]
+    assert names == ["busybox", "bzip2", "linux", "llvm-project", "make", "musl", "tcc"]
 
 
 def test_stage2_waits_for_the_stage1_acceptance() -> None:

@@ -1,0 +1,80 @@
+"""CI: a clean stage3 rebuild, killed with SIGKILL halfway, must leave nothing behind, resume
+without redoing finished components, and end in a byte-identical rootfs tarball.
+
+Usage: tools/ci_kill_resume.py <arch>   (after a complete `doit stage3 --target <arch>`)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DOIT = [str(REPO / ".venv" / "bin" / "doit"), "stage3", "--profile", "smoke"]
+KILL_AFTER = "tcc"  # kill once this component's stamp exists and the next one runs
+
+
+def sha256_of(arch: str) -> str:
+    return (REPO / "out" / arch / f"serpent-rootfs-{arch}.tar.xz.sha256").read_text().split()[0]
+
+
+def inside(root: Path) -> list[str]:
+    """Processes whose root dir is `root` (i.e. still running in the chroot)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if os.readlink(proc / "root") == str(root):
+                found.append(proc.name)
+        except OSError:
+            continue
+    return found
+
+
+def fail(message: str) -> None:
+    print(f"kill-resume: FAILED: {message}")
+    sys.exit(1)
+
+
+def main(arch: str) -> None:
+    base = REPO / "build" / arch
+    first = sha256_of(arch)
+    for path in (base / "stage3", base / "work" / "stage3", base / "stamps" / "stage3"):
+        shutil.rmtree(path, ignore_errors=True)
+    shutil.rmtree(REPO / "out" / arch)
+    log = (REPO / "build" / f"kill-resume-{arch}.log").open("w")
+    doit = subprocess.Popen([*DOIT, "--target", arch], cwd=REPO, stdout=log, stderr=log)
+    stamp = base / "stamps" / "stage3" / f"{KILL_AFTER}.built"
+    while not stamp.exists():
+        if doit.poll() is not None:
+            fail(f"doit exited ({doit.returncode}) before {KILL_AFTER} was built")
+        time.sleep(0.5)
+    time.sleep(3)  # let the next component get going inside the chroot
+    running = inside(base / "stage3")
+    os.kill(doit.pid, signal.SIGKILL)
+    doit.wait()
+    time.sleep(2)
+    print(f"kill-resume: killed doit with {len(running)} process(es) in the chroot")
+    if left := inside(base / "stage3"):
+        fail(f"processes still running in the chroot after kill -9: {left}")
+    mounts = Path("/proc/self/mountinfo").read_text()
+    if leaked := [line for line in mounts.splitlines() if str(base) in line]:
+        fail("mounts left behind:\n" + "\n".join(leaked))
+    subprocess.run([*DOIT, "--target", arch], cwd=REPO, check=True)
+    report = json.loads((REPO / "build" / "reports" / "latest.json").read_text())
+    status = report["tasks"][f"build:{arch}/stage3/{KILL_AFTER}"]["status"]
+    if status != "up-to-date":
+        fail(f"build:{arch}/stage3/{KILL_AFTER} was redone after the kill ({status})")
+    second = sha256_of(arch)
+    if second != first:
+        fail(f"rootfs not reproducible: {first} then {second}")
+    print(f"kill-resume: no leftovers, {KILL_AFTER} not redone, same sha256 {second}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
