@@ -10,6 +10,7 @@ silently baked into a native build.
 
 from __future__ import annotations
 
+import os
 import platform
 import shlex
 import string
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import runner
 from .binfmt import ensure_binfmt
-from .errors import ConfigError
+from .errors import BuildError, ConfigError
 from .sandbox import Bind, Sandbox
 from .styles import style_commands
 
@@ -213,6 +214,12 @@ class CommandRunner:
             for k, v in env_template(spec.stage, spec.recipe).items()
         }
         if self.chroot:
+            if os.geteuid() != 0:
+                raise BuildError(
+                    f"{spec.label} builds inside a chroot, which needs root "
+                    "(mount namespaces, chroot)",
+                    fix="run doit as root; `doit check` lists what stage3 needs",
+                )
             ensure_binfmt(spec.target)
             self.env = runner.clean_env(
                 source_date_epoch=spec.source_date_epoch, home=Path("/tmp"), extra=extra
