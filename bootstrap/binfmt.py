@@ -37,7 +37,7 @@ def binfmt_status(target: Target) -> tuple[bool, str]:
     lines = entry.read_text().splitlines()
     if lines[0] != "enabled":
         return False, f"binfmt_misc entry '{target.qemu}' is disabled (echo 1 > {entry})"
-    flags = next((ln.split()[1] for ln in lines if ln.startswith("flags:")), "")
+    flags = next((ln.partition(":")[2].strip() for ln in lines if ln.startswith("flags:")), "")
     if "F" not in flags:
         return False, (
             f"'{target.qemu}' is registered without the F flag, so it cannot run inside a "

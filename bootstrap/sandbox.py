@@ -120,16 +120,27 @@ def make_dev(dev: Path) -> None:
         (dev / name).symlink_to(target)
 
 
+def mount_point(root: Path, inside: str) -> Path:
+    """`root`/`inside`, created if missing, refusing symlinks on the way: mounting happens
+    before the chroot, so a link would point the mount (or mkdir) at the host."""
+    path = root
+    for part in Path(inside).relative_to("/").parts:
+        path = path / part
+        if path.is_symlink():
+            raise OSError(f"{inside} in the root goes through a symlink ({path})")
+        path.mkdir(exist_ok=True)  # under /tmp it lands in the tmpfs
+    return path
+
+
 def set_up(spec: dict) -> None:
     root = Path(spec["root"])
-    mount("proc", root / "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    mount("sysfs", root / "sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY)
-    make_dev(root / "dev")
-    mount("tmpfs", root / "tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
+    nodev = MS_NOSUID | MS_NODEV | MS_NOEXEC
+    mount("proc", mount_point(root, "/proc"), "proc", nodev)
+    mount("sysfs", mount_point(root, "/sys"), "sysfs", nodev | MS_RDONLY)
+    make_dev(mount_point(root, "/dev"))
+    mount("tmpfs", mount_point(root, "/tmp"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
     for source, target, writable in spec["binds"]:
-        point = root / target.lstrip("/")
-        point.mkdir(parents=True, exist_ok=True)  # under /tmp it lands in the tmpfs
-        bind(Path(source), point, writable)
+        bind(Path(source), mount_point(root, target), writable)
     socket.sethostname(spec["hostname"])
     os.chroot(root)
     os.chdir(spec["cwd"])
