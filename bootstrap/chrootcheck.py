@@ -25,7 +25,8 @@ SCRATCH = "/tmp/check"  # bind-mounted inside the sandbox's tmpfs: never part of
 CORE_TOOLS = (
     "printf 'b\\na\\nc\\n' | sort | head -n 2 | tr '\\n' ' '; echo; "
     "echo hello world | sed s/world/musl/ | grep musl | wc -w; "
-    "echo $((6 * 7)); uname -m"
+    "echo $((6 * 7)); uname -m; "
+    "echo a > /tmp/a; echo b > /tmp/b; diff /tmp/a /tmp/b > /dev/null; echo diff=$?"
 )
 
 
@@ -47,7 +48,7 @@ class RootProbe:
 
     def core_tools(self) -> list[str]:
         """Problems running the shell and core tools (empty when they behave)."""
-        expected = f"a b \n2\n42\n{self.target.arch}\n"
+        expected = f"a b \n2\n42\n{self.target.arch}\ndiff=1\n"
         try:
             printed = self.run(["/usr/bin/sh", "-c", CORE_TOOLS])
         except BuildError as err:
