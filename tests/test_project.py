@@ -66,3 +66,22 @@ def test_stage2_waits_for_the_stage1_acceptance() -> None:
         "build:aarch64/stage1/llvm-runtimes",
         "accept:aarch64/stage1",
     ]
+
+
+def test_stage3_ends_in_a_verified_rootfs() -> None:
+    items = list(all_tasks(project(profile="smoke")))
+    tasks = {t.name: t for t in items if not isinstance(t, dict)}
+    entries = {t["basename"]: t for t in items if isinstance(t, dict)}
+    assert "build:aarch64/stage3/bzip2" in tasks["fixpoint:aarch64/stage3"].task_dep
+    assert "fixpoint:aarch64/stage3" in tasks["stage3:aarch64"].task_dep
+    assert tasks["rootfs:aarch64"].task_dep == ["stage3:aarch64"]
+    assert tasks["verify:aarch64"].task_dep == ["rootfs:aarch64"]
+    assert tasks["verify:aarch64"].file_dep == {str(p) for p in tasks["rootfs:aarch64"].targets}
+    # the main job (selection defaults to x86_64 here) ends in the verification
+    assert entries["stage3"]["task_dep"] == ["verify:x86_64"]
+    assert entries["verify"]["task_dep"] == ["verify:x86_64"]
+
+
+def test_full_profile_without_stage3_has_no_rootfs_tasks() -> None:
+    names_ = names(project(profile="full"))
+    assert not any(n.startswith(("rootfs:", "verify:", "fixpoint:")) for n in names_)
