@@ -46,6 +46,17 @@ CHROOT_DERIVED = {
     "ldflags": "${target_ldflags}",
 }
 
+# Both places: tools that run on the build machine, and the target flags.
+COMMON_ENV = {
+    "HOSTCC": "cc",
+    "BUILD_CC": "cc",
+    "CC_FOR_BUILD": "cc",
+    "CFLAGS": "${cflags}",
+    "CXXFLAGS": "${cxxflags}",
+    "LDFLAGS": "${ldflags}",
+    "MAKEFLAGS": "",
+}
+
 # The environment of every host build command, before expansion; a recipe's `env` wins.
 BASE_ENV = {
     # Compile against the stage's own tree: stage1's sysroot, or the stage2/3 root.
@@ -60,15 +71,9 @@ BASE_ENV = {
     "OBJCOPY": "${triplet}-objcopy",
     "OBJDUMP": "${triplet}-objdump",
     "READELF": "${triplet}-readelf",
-    "HOSTCC": "cc",
-    "BUILD_CC": "cc",
-    "CC_FOR_BUILD": "cc",
-    "CFLAGS": "${cflags}",
-    "CXXFLAGS": "${cxxflags}",
-    "LDFLAGS": "${ldflags}",
+    **COMMON_ENV,
     "PKG_CONFIG_SYSROOT_DIR": "${root}",
     "PKG_CONFIG_LIBDIR": "${root}/usr/lib/pkgconfig:${root}/usr/share/pkgconfig",
-    "MAKEFLAGS": "",
 }
 
 # Inside the chroot everything is native: the root's own tools first, then /serpent's.
@@ -76,16 +81,10 @@ CHROOT_ENV = {
     "CC": "cc",
     "CXX": "c++",
     "AR": "ar",
-    "HOSTCC": "cc",
-    "BUILD_CC": "cc",
-    "CC_FOR_BUILD": "cc",
-    "CFLAGS": "${cflags}",
-    "CXXFLAGS": "${cxxflags}",
-    "LDFLAGS": "${ldflags}",
+    **COMMON_ENV,
     "CONFIG_SHELL": "/bin/sh",
     # stage2 binaries find their C++ runtime in /serpent until the new root has its own.
     "LD_LIBRARY_PATH": f"/usr/lib:{STAGE2_MOUNT}/usr/lib",
-    "MAKEFLAGS": "",
 }
 
 # Host-only variables: the cross toolchain and this checkout.
