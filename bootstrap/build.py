@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from . import runner
-from .buildenv import CommandRunner, variables
+from .buildenv import CommandRunner, relocates, variables
 from .fsutil import fresh_dir, merge_tree, remove_tree, write_atomic
 from .layout import Layout
 from .patch import apply_patches
+from .relocate import build_path_rewrites, relocate_text_files
 from .styles import style_commands
 from .targets import Target
 from .unpack import unpack
@@ -83,6 +84,8 @@ def prepare_component(spec: ComponentSpec) -> None:
 def build_component(spec: ComponentSpec) -> None:
     """configure -> build -> install into a staging DESTDIR -> merge -> stamp."""
     destdir = stage_install(spec)
+    if relocates(spec.stage, spec.recipe):
+        _relocate(spec, destdir)
     root = spec.layout.install_root(spec.stage, spec.recipe.get("install_root", "root"))
     files = merge_tree(destdir, root)
     manifest = spec.layout.stamp(spec.stage, spec.name, "files")
@@ -102,6 +105,16 @@ def stage_install(spec: ComponentSpec) -> Path:
         for argv in style_commands(spec.recipe)[phase]:
             commands.run(argv)
     return destdir
+
+
+def _relocate(spec: ComponentSpec, destdir: Path) -> None:
+    values = variables(spec)
+    rewrites = build_path_rewrites(
+        values["root"], values["workdir"], spec.name, spec.target.triplet
+    )
+    changed = relocate_text_files(destdir, rewrites)
+    with spec.layout.log(spec.stage, spec.name).open("a") as log:
+        log.write(f"relocated build paths in {len(changed)} file(s): {' '.join(changed)}\n")
 
 
 def _host_env(spec: ComponentSpec) -> dict[str, str]:

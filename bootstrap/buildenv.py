@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import runner
+from . import relocate, runner
 from .binfmt import ensure_binfmt
 from .errors import BuildError, ConfigError
 from .sandbox import Bind, Sandbox
@@ -186,6 +186,12 @@ def env_template(stage: str, recipe: dict[str, Any]) -> dict[str, str]:
     return {**base, **recipe["env"]}
 
 
+def relocates(stage: str, recipe: dict[str, Any]) -> bool:
+    """Host builds merged into a root get their recorded build paths rewritten
+    (`relocate`); the chroot's paths are the root's own already."""
+    return not in_chroot(stage, recipe) and recipe.get("install_root", "root") == "root"
+
+
 def build_inputs(stage: str, recipe: dict[str, Any]) -> dict[str, Any]:
     """What the build executes, in template form (no absolute paths): its environment and
     the derived flags it references. Part of the component's signature."""
@@ -199,6 +205,8 @@ def build_inputs(stage: str, recipe: dict[str, Any]) -> dict[str, Any]:
     inputs: dict[str, Any] = {"env": env, "derived": used}
     if in_chroot(stage, recipe):
         inputs["path"] = CHROOT_PATH
+    if relocates(stage, recipe):
+        inputs["relocate"] = relocate.VERSION
     return inputs
 
 

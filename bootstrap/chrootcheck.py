@@ -1,6 +1,7 @@
 """Checks that run inside a root, in the namespaced sandbox (through binfmt_misc + qemu-user
 for a foreign arch): `/usr/bin/sh` runs core tools, and the root's own `cc` compiles and
-runs a C program. Stage2's check task uses them, and so does the rootfs verification.
+runs a C program (and, where the root has a `c++`, a C++ program with threads and
+exceptions). Stage2's check task uses them, and so does the rootfs verification.
 """
 
 from __future__ import annotations
@@ -19,8 +20,12 @@ from .fsutil import remove_tree, write_atomic
 from .sandbox import Bind, Sandbox
 from .targets import Target
 
-PROGRAM = Path(__file__).resolve().parent.parent / "toolchain" / "acceptance" / "simple.c"
-EXPECTED = "in-root cc: sqrt(2)=1.414214 musl-42 len=7\n"
+PROGRAMS = Path(__file__).resolve().parent.parent / "toolchain" / "acceptance"
+# (compiler in the root, program, link flags, what it must print)
+COMPILER_CHECKS = (
+    ("cc", "simple.c", ["-lm"], "in-root cc: sqrt(2)=1.414214 musl-42 len=7\n"),
+    ("c++", "simple.cpp", ["-pthread"], "in-root c++: thread=42 caught=libc++\n"),
+)
 SCRATCH = "/tmp/check"  # bind-mounted inside the sandbox's tmpfs: never part of the root
 CORE_TOOLS = (
     "printf 'b\\na\\nc\\n' | sort | head -n 2 | tr '\\n' ' '; echo; "
@@ -56,16 +61,30 @@ class RootProbe:
         return [] if printed == expected else [f"core tools printed {printed!r}, not {expected!r}"]
 
     def compiler(self, forbidden: tuple[str, ...]) -> list[str]:
-        """Problems compiling, auditing and running a C program with the root's cc."""
-        shutil.copy(PROGRAM, self.scratch / "simple.c")
+        """Problems compiling, auditing and running the test programs with the root's cc
+        (and c++, when the root has one)."""
+        problems: list[str] = []
+        for compiler, program, flags, expected in COMPILER_CHECKS:
+            if compiler != "cc" and not (self.root / "usr" / "bin" / compiler).exists():
+                continue
+            problems += self._compile_and_run(compiler, program, flags, expected, forbidden)
+        return problems
+
+    def _compile_and_run(
+        self, compiler: str, program: str, flags: list[str], expected: str, forbidden: tuple
+    ) -> list[str]:
+        shutil.copy(PROGRAMS / program, self.scratch / program)
+        exe = f"{SCRATCH}/{Path(program).stem}-{compiler}"
         try:
-            self.run(["/usr/bin/cc", "-o", f"{SCRATCH}/simple", f"{SCRATCH}/simple.c", "-lm"])
-            problems = audit_binary(self.scratch / "simple", self.target, forbidden, static=False)
-            printed = self.run([f"{SCRATCH}/simple"])
+            self.run([f"/usr/bin/{compiler}", "-o", exe, f"{SCRATCH}/{program}", *flags])
+            problems = audit_binary(
+                self.scratch / Path(exe).name, self.target, forbidden, static=False
+            )
+            printed = self.run([exe])
         except BuildError as err:
-            return [f"cc check failed: {err.what.splitlines()[0]}"]
-        if printed != EXPECTED:
-            problems.append(f"the C program printed {printed!r}, not {EXPECTED!r}")
+            return [f"{compiler} check failed: {err.what.splitlines()[0]}"]
+        if printed != expected:
+            problems.append(f"the {program} program printed {printed!r}, not {expected!r}")
         return problems
 
 

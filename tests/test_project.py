@@ -85,3 +85,31 @@ def test_stage3_ends_in_a_verified_rootfs() -> None:
 def test_full_profile_without_stage3_has_no_rootfs_tasks() -> None:
     names_ = names(project(profile="full"))
     assert not any(n.startswith(("rootfs:", "verify:", "fixpoint:")) for n in names_)
+
+
+def test_full_stage2_ends_in_a_native_llvm() -> None:
+    p = project(profile="full", target="aarch64", toolchain="host")
+    stage2 = [c for c in p.components(p.targets["aarch64"]) if c.stage == "stage2"]
+    names_ = [c.name for c in stage2]
+    assert names_[-2:] == ["compiler-rt-builtins", "llvm"]
+    assert {"bash", "coreutils", "python3", "cmake", "ninja"} <= set(names_)
+    builtins, llvm = stage2[-2:]
+    # the root's clang finds its builtins in its own resource dir
+    assert builtins.recipe["install_root"] == "root"
+    assert builtins.recipe["prefix"] == "/usr/lib/clang/${llvm_major}"
+    # cross-built: target host triple, tablegen from the build machine
+    args = llvm.recipe["configure_args"]
+    assert "-DLLVM_HOST_TRIPLE=${triplet}" in args
+    assert any(a.startswith("-DLLVM_TABLEGEN=") for a in args)
+    assert llvm.recipe.get("install_root", "root") == "root"
+
+
+def test_stage1_builtins_still_go_to_the_toolchain() -> None:
+    p = project(profile="full", target="x86_64", toolchain="host")
+    builtins = next(
+        c
+        for c in p.components(p.targets["x86_64"])
+        if c.stage == "stage1" and c.name == "compiler-rt-builtins"
+    )
+    assert builtins.recipe["install_root"] == "toolchain"
+    assert builtins.recipe["prefix"] == "/lib/clang/${llvm_major}"

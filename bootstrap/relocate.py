@@ -1,0 +1,63 @@
+"""Make a staged install describe the root it lands in, not the cross build that made it.
+
+Build-configuration files (`.pc` files, `*-config` scripts, bash's `Makefile.inc`, python's
+sysconfig data, generated comments) record the cross build: the stage root as `--sysroot`
+or as a path prefix, the component's work dir, the cross compiler's `<triplet>-` names.
+Inside the root those mean nothing, and the audit rightly rejects them. Before a host build
+is merged into a stage root, every *text* file of its staged DESTDIR gets them rewritten:
+work dir -> `/usr/src/<name>` (as `-ffile-prefix-map` does for compiled code), sysroot
+flag dropped, root prefix dropped, `<triplet>-clang` -> `cc` and `<triplet>-<tool>` ->
+`<tool>`. Binary files are never edited: a build path inside one stays an audit failure.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .driver import TOOLS
+
+VERSION = 1  # part of the signature of every component it applies to
+
+
+def build_path_rewrites(
+    root: str, workdir: str, name: str, triplet: str
+) -> list[tuple[bytes, bytes]]:
+    """The rewrites, in the order they must be applied (longest, most specific first)."""
+    pairs = [
+        (f" --sysroot={root}", ""),
+        (f"--sysroot={root}", ""),
+        (workdir, f"/usr/src/{name}"),
+        (root, ""),
+        (f"{triplet}-clang++", "c++"),
+        (f"{triplet}-clang", "cc"),
+        *((f"{triplet}-{tool}", tool) for tool in sorted(TOOLS, key=len, reverse=True)),
+    ]
+    return [(old.encode(), new.encode()) for old, new in pairs]
+
+
+def relocate_text_files(tree: Path, rewrites: list[tuple[bytes, bytes]]) -> list[str]:
+    """Apply `rewrites` to every text file under `tree`; return the changed paths."""
+    changed: list[str] = []
+    for dirpath, _dirs, files in os.walk(tree):
+        for name in files:
+            path = Path(dirpath, name)
+            if path.is_symlink() or not path.is_file():
+                continue
+            data = path.read_bytes()
+            if b"\0" in data:
+                continue  # binary: ELF, archives, .pyc, compressed data
+            new = data
+            for old, replacement in rewrites:
+                new = new.replace(old, replacement)
+            if new != data:
+                _rewrite(path, new)
+                changed.append(str(path.relative_to(tree)))
+    return sorted(changed)
+
+
+def _rewrite(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.relocate-{os.getpid()}")
+    tmp.write_bytes(data)
+    os.chmod(tmp, path.stat().st_mode & 0o7777)
+    os.replace(tmp, path)

@@ -1,0 +1,65 @@
+"""Rewriting the cross build's recorded paths in a staged install."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from bootstrap.buildenv import build_inputs, relocates
+from bootstrap.relocate import build_path_rewrites, relocate_text_files
+
+ROOT = "/b/x86_64/stage2"
+WORK = "/b/x86_64/work/stage2/bash"
+TRIPLET = "x86_64-serpent-linux-musl"
+REWRITES = build_path_rewrites(ROOT, WORK, "bash", TRIPLET)
+
+
+def test_text_files_describe_the_root(tmp_path: Path) -> None:
+    pc = tmp_path / "usr/lib/pkgconfig/bash.pc"
+    pc.parent.mkdir(parents=True)
+    pc.write_text(
+        f"CC = {TRIPLET}-clang --sysroot={ROOT}\n"
+        f"CXX = {TRIPLET}-clang++ --sysroot={ROOT}\n"
+        f"AR = {TRIPLET}-ar\nLD = {TRIPLET}-ld.lld\n"
+        f"libdir = {ROOT}/usr/lib\ntopdir = {WORK}/src\n"
+        f"CFLAGS = -O2 -ffile-prefix-map={WORK}=/usr/src/bash\n"
+        f"host = {TRIPLET}\n"
+    )
+    script = tmp_path / "usr/bin/bashbug"
+    script.parent.mkdir(parents=True)
+    script.write_text(f'#!/bin/sh\nCC="{TRIPLET}-clang --sysroot={ROOT}"\n')
+    script.chmod(0o755)
+
+    changed = relocate_text_files(tmp_path, REWRITES)
+
+    assert changed == ["usr/bin/bashbug", "usr/lib/pkgconfig/bash.pc"]
+    assert pc.read_text() == (
+        "CC = cc\nCXX = c++\nAR = ar\nLD = ld.lld\n"
+        "libdir = /usr/lib\ntopdir = /usr/src/bash/src\n"
+        "CFLAGS = -O2 -ffile-prefix-map=/usr/src/bash=/usr/src/bash\n"
+        f"host = {TRIPLET}\n"
+    )
+    assert script.read_text() == '#!/bin/sh\nCC="cc"\n'
+    assert os.stat(script).st_mode & 0o777 == 0o755
+    assert not [p for p in tmp_path.rglob(".*") if p.is_file()]  # no temp files left
+
+
+def test_binaries_and_links_are_never_edited(tmp_path: Path) -> None:
+    binary = tmp_path / "prog"
+    blob = b"\x7fELF\0\0" + f"{ROOT}/usr/lib".encode()
+    binary.write_bytes(blob)
+    (tmp_path / "link").symlink_to(f"{ROOT}/usr/lib")
+    assert relocate_text_files(tmp_path, REWRITES) == []
+    assert binary.read_bytes() == blob  # the audit must still see this leak
+    assert os.readlink(tmp_path / "link") == f"{ROOT}/usr/lib"
+
+
+def test_which_builds_relocate() -> None:
+    assert relocates("stage2", {})
+    assert relocates("stage1", {"install_root": "root"})
+    assert not relocates("stage1", {"install_root": "toolchain"})
+    assert not relocates("stage3", {})  # in the chroot: the paths are the root's own
+    assert relocates("stage3", {"where": "host"})
+    # part of the signature of exactly those builds
+    assert build_inputs("stage2", {"env": {}, "style": "custom", "steps": {}})["relocate"] == 1
+    assert "relocate" not in build_inputs("stage3", {"env": {}, "style": "custom", "steps": {}})
