@@ -114,7 +114,7 @@ def _relocate(spec: ComponentSpec, destdir: Path) -> None:
     )
     changed = relocate_text_files(destdir, rewrites)
     with spec.layout.log(spec.stage, spec.name).open("a") as log:
-        log.write(f"relocated build paths in {len(changed)} file(s): {' '.join(changed)}\n")
+        log.write(f"relocate: {len(changed)} file(s) rewritten or removed: {' '.join(changed)}\n")
 
 
 def _host_env(spec: ComponentSpec) -> dict[str, str]:

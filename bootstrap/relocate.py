@@ -8,6 +8,11 @@ is merged into a stage root, every *text* file of its staged DESTDIR gets them r
 work dir -> `/usr/src/<name>` (as `-ffile-prefix-map` does for compiled code), sysroot
 flag dropped, root prefix dropped, `<triplet>-clang` -> `cc` and `<triplet>-<tool>` ->
 `<tool>`. Binary files are never edited: a build path inside one stays an audit failure.
+
+Libtool archives (`*.la`) are dropped, as Chimera's cbuild does: they name the library's
+install dir, and a later libtool link that finds one under the stage root calls it "moved"
+and bakes that stage-root directory into the new binary as an RPATH (seen with file's
+libmagic against xz's liblzma.la). Nothing in the roots loads modules through them.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from pathlib import Path
 
 from .driver import TOOLS
 
-VERSION = 1  # part of the signature of every component it applies to
+VERSION = 2  # part of the signature of every component it applies to
 
 
 def build_path_rewrites(
@@ -37,11 +42,16 @@ def build_path_rewrites(
 
 
 def relocate_text_files(tree: Path, rewrites: list[tuple[bytes, bytes]]) -> list[str]:
-    """Apply `rewrites` to every text file under `tree`; return the changed paths."""
+    """Apply `rewrites` to every text file under `tree` and remove libtool archives; return
+    the changed and removed paths."""
     changed: list[str] = []
     for dirpath, _dirs, files in os.walk(tree):
         for name in files:
             path = Path(dirpath, name)
+            if name.endswith(".la") and not path.is_symlink():
+                path.unlink()
+                changed.append(str(path.relative_to(tree)))
+                continue
             if path.is_symlink() or not path.is_file():
                 continue
             data = path.read_bytes()

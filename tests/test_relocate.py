@@ -44,6 +44,15 @@ def test_text_files_describe_the_root(tmp_path: Path) -> None:
     assert not [p for p in tmp_path.rglob(".*") if p.is_file()]  # no temp files left
 
 
+def test_libtool_archives_are_dropped(tmp_path: Path) -> None:
+    la = tmp_path / "usr/lib/liblzma.la"
+    la.parent.mkdir(parents=True)
+    la.write_text("libdir='/usr/lib'\n")
+    (tmp_path / "usr/lib/liblzma.so.5").write_bytes(b"\x7fELF\0")
+    assert relocate_text_files(tmp_path, REWRITES) == ["usr/lib/liblzma.la"]
+    assert sorted(p.name for p in la.parent.iterdir()) == ["liblzma.so.5"]
+
+
 def test_binaries_and_links_are_never_edited(tmp_path: Path) -> None:
     binary = tmp_path / "prog"
     blob = b"\x7fELF\0\0" + f"{ROOT}/usr/lib".encode()
@@ -61,5 +70,5 @@ def test_which_builds_relocate() -> None:
     assert not relocates("stage3", {})  # in the chroot: the paths are the root's own
     assert relocates("stage3", {"where": "host"})
     # part of the signature of exactly those builds
-    assert build_inputs("stage2", {"env": {}, "style": "custom", "steps": {}})["relocate"] == 1
+    assert build_inputs("stage2", {"env": {}, "style": "custom", "steps": {}})["relocate"] == 2
     assert "relocate" not in build_inputs("stage3", {"env": {}, "style": "custom", "steps": {}})
