@@ -9,10 +9,11 @@ work dir -> `/usr/src/<name>` (as `-ffile-prefix-map` does for compiled code), s
 flag dropped, root prefix dropped, `<triplet>-clang` -> `cc` and `<triplet>-<tool>` ->
 `<tool>`. Binary files are never edited: a build path inside one stays an audit failure.
 
-Libtool archives (`*.la`) are dropped, as Chimera's cbuild does: they name the library's
-install dir, and a later libtool link that finds one under the stage root calls it "moved"
-and bakes that stage-root directory into the new binary as an RPATH (seen with file's
-libmagic against xz's liblzma.la). Nothing in the roots loads modules through them.
+Libtool archives (`*.la`) are dropped, as Chimera's cbuild does: they record library
+paths, and a later libtool link that finds one under the stage root warns that it "was
+moved" and works from the recorded paths. Nothing in the roots loads modules through them.
+(Dropping them did not cure file's RUNPATH into the stage root: that one is still open,
+see docs/stage2.md.)
 """
 
 from __future__ import annotations
