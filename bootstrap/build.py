@@ -16,7 +16,7 @@ from .buildenv import CommandRunner, relocates, variables
 from .fsutil import fresh_dir, merge_tree, remove_tree, write_atomic
 from .layout import Layout
 from .patch import apply_patches
-from .relocate import build_path_rewrites, relocate_text_files
+from .relocate import build_path_rewrites, relocate_staged_install
 from .styles import style_commands
 from .targets import Target
 from .unpack import unpack
@@ -112,7 +112,7 @@ def _relocate(spec: ComponentSpec, destdir: Path) -> None:
     rewrites = build_path_rewrites(
         values["root"], values["workdir"], spec.name, spec.target.triplet
     )
-    changed = relocate_text_files(destdir, rewrites)
+    changed = relocate_staged_install(destdir, rewrites)
     with spec.layout.log(spec.stage, spec.name).open("a") as log:
         log.write(f"relocate: {len(changed)} file(s) rewritten or removed: {' '.join(changed)}\n")
 

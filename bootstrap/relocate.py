@@ -22,6 +22,7 @@ import os
 from pathlib import Path
 
 from .driver import TOOLS
+from .fsutil import write_bytes_atomic
 
 VERSION = 2  # part of the signature of every component it applies to
 
@@ -42,7 +43,7 @@ def build_path_rewrites(
     return [(old.encode(), new.encode()) for old, new in pairs]
 
 
-def relocate_text_files(tree: Path, rewrites: list[tuple[bytes, bytes]]) -> list[str]:
+def relocate_staged_install(tree: Path, rewrites: list[tuple[bytes, bytes]]) -> list[str]:
     """Apply `rewrites` to every text file under `tree` and remove libtool archives; return
     the changed and removed paths."""
     changed: list[str] = []
@@ -62,13 +63,6 @@ def relocate_text_files(tree: Path, rewrites: list[tuple[bytes, bytes]]) -> list
             for old, replacement in rewrites:
                 new = new.replace(old, replacement)
             if new != data:
-                _rewrite(path, new)
+                write_bytes_atomic(path, new, path.stat().st_mode & 0o7777)
                 changed.append(str(path.relative_to(tree)))
     return sorted(changed)
-
-
-def _rewrite(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.relocate-{os.getpid()}")
-    tmp.write_bytes(data)
-    os.chmod(tmp, path.stat().st_mode & 0o7777)
-    os.replace(tmp, path)

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from bootstrap.buildenv import build_inputs, relocates
-from bootstrap.relocate import build_path_rewrites, relocate_text_files
+from bootstrap.relocate import build_path_rewrites, relocate_staged_install
 
 ROOT = "/b/x86_64/stage2"
 WORK = "/b/x86_64/work/stage2/bash"
@@ -30,7 +30,7 @@ def test_text_files_describe_the_root(tmp_path: Path) -> None:
     script.write_text(f'#!/bin/sh\nCC="{TRIPLET}-clang --sysroot={ROOT}"\n')
     script.chmod(0o755)
 
-    changed = relocate_text_files(tmp_path, REWRITES)
+    changed = relocate_staged_install(tmp_path, REWRITES)
 
     assert changed == ["usr/bin/bashbug", "usr/lib/pkgconfig/bash.pc"]
     assert pc.read_text() == (
@@ -49,7 +49,7 @@ def test_libtool_archives_are_dropped(tmp_path: Path) -> None:
     la.parent.mkdir(parents=True)
     la.write_text("libdir='/usr/lib'\n")
     (tmp_path / "usr/lib/liblzma.so.5").write_bytes(b"\x7fELF\0")
-    assert relocate_text_files(tmp_path, REWRITES) == ["usr/lib/liblzma.la"]
+    assert relocate_staged_install(tmp_path, REWRITES) == ["usr/lib/liblzma.la"]
     assert sorted(p.name for p in la.parent.iterdir()) == ["liblzma.so.5"]
 
 
@@ -58,7 +58,7 @@ def test_binaries_and_links_are_never_edited(tmp_path: Path) -> None:
     blob = b"\x7fELF\0\0" + f"{ROOT}/usr/lib".encode()
     binary.write_bytes(blob)
     (tmp_path / "link").symlink_to(f"{ROOT}/usr/lib")
-    assert relocate_text_files(tmp_path, REWRITES) == []
+    assert relocate_staged_install(tmp_path, REWRITES) == []
     assert binary.read_bytes() == blob  # the audit must still see this leak
     assert os.readlink(tmp_path / "link") == f"{ROOT}/usr/lib"
 
