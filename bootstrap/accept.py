@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import runner
-from .audit import audit_binary
+from .audit import ForbiddenStrings, audit_binary
 from .errors import BuildError
 from .fsutil import fresh_dir, write_atomic
 from .layout import Layout
@@ -32,7 +32,7 @@ EXPECTED_CXX = "caught: thrown in library squares=1,4,9\n"
 class AcceptanceSpec:
     target: Target
     layout: Layout
-    forbidden: tuple[str, ...]  # strings no binary may contain (host and build paths)
+    forbidden: ForbiddenStrings  # strings no binary may contain (host and build paths)
     source_date_epoch: int
     signature: str
 

@@ -1,15 +1,19 @@
 """Output audits: ELF machine, musl interpreter, RPATH/RUNPATH, and no host or build paths.
 
 Used on single binaries (stage1 acceptance) and on whole trees (stage2, the rootfs): every
-regular file is scanned for forbidden strings (so `.pc` files, libtool archives, scripts and
-static archives are covered too), and every ELF file is parsed.
+ELF file is parsed, and every regular file is scanned for the build tree's and this
+checkout's paths (so `.pc` files, libtool archives, scripts and static archives are covered
+too). Host toolchain markers (`/usr/lib/gcc`, `-linux-gnu/`) are leaks only where a program
+or a later build would use them: binaries, archives, scripts and build metadata. In
+documentation and CMake's find modules they are prose or search logic, not paths taken.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from fnmatch import fnmatch
 from pathlib import Path
 
 from .elf import ELF_MAGIC, MACHINES, parse_elf
@@ -17,13 +21,52 @@ from .errors import BuildError
 from .fsutil import write_atomic
 from .targets import Target
 
+# Files later builds read their settings from (pkg-config, libtool, CMake packages,
+# *-config scripts, Makefiles, python's sysconfig), matched against the file name.
+BUILD_METADATA = (
+    "*.pc",
+    "*.la",
+    "*.prl",
+    "*Config.cmake",
+    "*-config.cmake",
+    "*Targets*.cmake",
+    "*-config",
+    "Makefile*",
+    "_sysconfigdata*.py",
+)
+# Contents that are a program or code a program links: ELF, ar archives, scripts.
+EXECUTABLE_MAGIC = (ELF_MAGIC, b"!<arch>\n", b"#!")
+
+
+@dataclass(frozen=True)
+class ForbiddenStrings:
+    """What no output may contain: `paths` (the build tree, this checkout) anywhere;
+    `host_markers` (host toolchain directories) in binaries and build metadata."""
+
+    paths: tuple[str, ...]
+    host_markers: tuple[str, ...] = ()
+
+    @property
+    def everything(self) -> tuple[str, ...]:
+        return self.paths + self.host_markers
+
+    def for_file(self, name: str, data: bytes) -> tuple[str, ...]:
+        """The strings file `name` (a base name) with contents `data` must not contain."""
+        if data.startswith(EXECUTABLE_MAGIC) or any(fnmatch(name, p) for p in BUILD_METADATA):
+            return self.everything
+        return self.paths
+
+    def digest_input(self) -> dict[str, object]:
+        """For check signatures: the strings and the rule that scopes them."""
+        return {**asdict(self), "metadata": BUILD_METADATA}
+
 
 def audit_binary(
-    path: Path, target: Target, forbidden: tuple[str, ...], static: bool | None = None
+    path: Path, target: Target, forbidden: ForbiddenStrings, static: bool | None = None
 ) -> list[str]:
     """Problems with one ELF file. `static`: True/False to require (no) PT_INTERP;
     None to accept either, but a present PT_INTERP must be the musl loader."""
-    return _audit_elf(path.read_bytes(), str(path), target, forbidden, static)
+    return _audit_elf(path.read_bytes(), str(path), target, forbidden.everything, static)
 
 
 def _audit_elf(
@@ -53,13 +96,13 @@ def _forbidden(data: bytes, forbidden: tuple[str, ...]) -> list[str]:
 class TreeAuditSpec:
     target: Target
     root: Path
-    forbidden: tuple[str, ...]
+    forbidden: ForbiddenStrings
     results: Path
     signature: str
 
 
 def scan_tree(
-    root: Path, target: Target, forbidden: tuple[str, ...]
+    root: Path, target: Target, forbidden: ForbiddenStrings
 ) -> tuple[dict[str, int], dict[str, list[str]]]:
     """(counts, problems by relative path) for every file under `root`."""
     problems: dict[str, list[str]] = {}
@@ -71,11 +114,12 @@ def scan_tree(
                 continue
             counts["files"] += 1
             data = path.read_bytes()  # once per file: ELF parse and path scan share it
+            strings = forbidden.for_file(name, data)
             if data[:4] == ELF_MAGIC:
                 counts["elf"] += 1
-                found = _audit_elf(data, str(path), target, forbidden, None)
+                found = _audit_elf(data, str(path), target, strings, None)
             else:
-                found = _forbidden(data, forbidden)
+                found = _forbidden(data, strings)
             if found:
                 problems[str(path.relative_to(root))] = found
     return counts, problems

@@ -120,10 +120,14 @@ def work_paths(spec: ComponentSpec) -> dict[str, str]:
     """The work dir, source dir, build dir and DESTDIR as the commands see them."""
     work = CHROOT_WORK if in_chroot(spec.stage, spec.recipe) else str(spec.work)
     src = f"{work}/src/{spec.recipe['srcdir']}" if spec.recipe["srcdir"] else f"{work}/src"
+    build = f"{work}/build"
     return {
         "workdir": work,
         "srcdir": src,
-        "builddir": f"{work}/build",
+        # What configure scripts record as their srcdir (VPATH, baked into e.g. libpython):
+        # relative to the build dir, every command's cwd, so no absolute work path leaks.
+        "srcdir_rel": os.path.relpath(src, build),
+        "builddir": build,
         "destdir": f"{work}/destdir",
     }
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import runner
-from .audit import audit_binary
+from .audit import ForbiddenStrings, audit_binary
 from .binfmt import ensure_binfmt
 from .errors import BuildError
 from .fsutil import remove_tree, write_atomic
@@ -60,7 +60,7 @@ class RootProbe:
             return [f"core tools failed: {err.what.splitlines()[0]}"]
         return [] if printed == expected else [f"core tools printed {printed!r}, not {expected!r}"]
 
-    def compiler(self, forbidden: tuple[str, ...]) -> list[str]:
+    def compiler(self, forbidden: ForbiddenStrings) -> list[str]:
         """Problems compiling, auditing and running the test programs with the root's cc
         (and c++, when the root has one)."""
         problems: list[str] = []
@@ -71,7 +71,12 @@ class RootProbe:
         return problems
 
     def _compile_and_run(
-        self, compiler: str, program: str, flags: list[str], expected: str, forbidden: tuple
+        self,
+        compiler: str,
+        program: str,
+        flags: list[str],
+        expected: str,
+        forbidden: ForbiddenStrings,
     ) -> list[str]:
         shutil.copy(PROGRAMS / program, self.scratch / program)
         exe = f"{SCRATCH}/{Path(program).stem}-{compiler}"
@@ -107,7 +112,7 @@ def probe_root(root: Path, target: Target, scratch: Path, log: Path) -> RootProb
 class CompilerCheckSpec:
     target: Target
     root: Path
-    forbidden: tuple[str, ...]
+    forbidden: ForbiddenStrings
     results: Path
     log: Path
     signature: str

@@ -16,6 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from .audit import ForbiddenStrings
 from .build import ComponentSpec
 from .buildenv import build_inputs
 from .config import Config
@@ -109,10 +110,13 @@ class Project:
                     names.add(source)
         return [self.sources[n] for n in sorted(names)]
 
-    def forbidden_strings(self) -> tuple[str, ...]:
-        """Host and build paths that must never appear in target binaries."""
+    def forbidden_strings(self) -> ForbiddenStrings:
+        """Build and host paths that must not appear in outputs."""
         paths = self.config.paths
-        return (str(paths.build), str(paths.repo), "/usr/lib/llvm-", "/usr/lib/gcc", "-linux-gnu/")
+        return ForbiddenStrings(
+            paths=(str(paths.build), str(paths.repo)),
+            host_markers=("/usr/lib/llvm-", "/usr/lib/gcc", "-linux-gnu/"),
+        )
 
     @cached_property
     def acceptance_digest(self) -> str:

@@ -239,7 +239,9 @@ def tree_audit_task(project: Project, target: Target, last: ComponentSpec) -> Ta
         root=layout.stage_root(last.stage),
         forbidden=project.forbidden_strings(),
         results=layout.base / "reports" / f"{last.stage}-audit.json",
-        signature=digest({"tree": last.signature, "forbidden": project.forbidden_strings()}),
+        signature=digest(
+            {"tree": last.signature, "forbidden": project.forbidden_strings().digest_input()}
+        ),
     )
     doc = f"audit every file of {target.arch}'s {last.stage} tree"
     return check_task(

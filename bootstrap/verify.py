@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .audit import scan_tree
+from .audit import ForbiddenStrings, scan_tree
 from .chrootcheck import probe_root
 from .errors import BootstrapError, BuildError
 from .fsutil import remove_tree
@@ -29,7 +29,7 @@ class VerifySpec:
     tarball: Path
     checksum: Path
     workdir: Path  # scratch: the unpacked tree, the probe's dir
-    forbidden: tuple[str, ...]
+    forbidden: ForbiddenStrings
     results_json: Path
     results_junit: Path
     log: Path

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap.audit import TreeAuditSpec, audit_tree
+from bootstrap.audit import ForbiddenStrings, TreeAuditSpec, audit_tree
 from bootstrap.errors import BuildError
 from bootstrap.targets import load_targets
 
@@ -21,7 +21,7 @@ def spec(root: Path, tmp_path: Path) -> TreeAuditSpec:
     return TreeAuditSpec(
         target=TARGET,
         root=root,
-        forbidden=("/work/build",),
+        forbidden=ForbiddenStrings(paths=("/work/build",), host_markers=("/usr/lib/gcc",)),
         results=tmp_path / "audit.json",
         signature="x",
     )
@@ -53,4 +53,33 @@ def test_glibc_binary_is_rejected(tmp_path: Path) -> None:
     src.write_text("int main(void) { return 0; }\n")
     subprocess.run(["cc", str(src), "-o", str(root / "usr" / "bin" / "m")], check=True)
     with pytest.raises(BuildError, match=r"PT_INTERP '/lib64/ld-linux-x86-64\.so\.2'"):
+        audit_tree(spec(root, tmp_path))
+
+
+def test_host_marker_is_prose_in_docs_but_a_leak_in_build_metadata(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    man = root / "usr" / "share" / "man" / "man5"
+    man.mkdir(parents=True)
+    (man / "pkgconf-personality.5").write_text("e.g. /usr/lib/gcc/x86_64-linux-gnu\n")
+    (root / "usr" / "lib" / "pkgconfig").mkdir(parents=True)
+    (root / "usr" / "lib" / "pkgconfig" / "z.pc").write_text("libdir=/usr/lib/gcc/x\n")
+    with pytest.raises(BuildError) as err:
+        audit_tree(spec(root, tmp_path))
+    problems = json.loads((tmp_path / "audit.json").read_text())["problems"]
+    assert list(problems) == ["usr/lib/pkgconfig/z.pc"], err.value
+
+
+def test_build_path_is_a_leak_even_in_docs(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "usr" / "share" / "doc").mkdir(parents=True)
+    (root / "usr" / "share" / "doc" / "README").write_text("built in /work/build/z\n")
+    with pytest.raises(BuildError, match="README: contains host/build path '/work/build'"):
+        audit_tree(spec(root, tmp_path))
+
+
+def test_host_marker_in_a_script_is_a_leak(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "usr" / "bin").mkdir(parents=True)
+    (root / "usr" / "bin" / "tool").write_text('#!/bin/sh\nexec /usr/lib/gcc/cc1 "$@"\n')
+    with pytest.raises(BuildError, match="tool: contains host/build path '/usr/lib/gcc'"):
         audit_tree(spec(root, tmp_path))

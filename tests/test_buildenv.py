@@ -115,6 +115,7 @@ def test_host_component_sees_host_paths(stage3: dict[str, ComponentSpec], build_
     work = build_dir / A64 / "work" / "stage3" / "musl"
     assert values["workdir"] == str(work)
     assert values["srcdir"] == f"{work}/src"
+    assert values["srcdir_rel"] == "../src"  # what configure records: no absolute work path
     assert values["root"] == str(build_dir / A64 / "stage3")
     assert values["root"] == str(musl.layout.stage_root("stage3"))
     assert values["toolchain"] == str(build_dir / A64 / "stage1")

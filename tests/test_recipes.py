@@ -46,7 +46,7 @@ def test_style_defaults_fill_but_never_overwrite(tmp_path: Path) -> None:
     assert r["install_targets"] == ["install"]
     assert r["configure_args"] == ["--enable-a"]
     cmds = style_commands(r)
-    assert cmds["configure"][0][0] == "${srcdir}/configure"
+    assert cmds["configure"][0][0] == "${srcdir_rel}/configure"
     assert "--enable-a" in cmds["configure"][0]
     assert cmds["install"][-1] == ["ln", "-s", "a", "b"]
 

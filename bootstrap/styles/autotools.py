@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-VERSION = 1
+VERSION = 2  # 2: configure through the relative ${srcdir_rel}
 DEFAULTS: dict[str, Any] = {"out_of_tree": True, "install_targets": ["install"]}
 
 
@@ -12,7 +12,7 @@ def commands(r: dict[str, Any]) -> dict[str, list[list[str]]]:
     return {
         "configure": [
             [
-                "${srcdir}/configure",
+                "${srcdir_rel}/configure",
                 "--prefix=${prefix}",
                 "--host=${triplet}",
                 "--build=${build_triplet}",
