@@ -7,6 +7,7 @@ which happens after the staged install was merged into its root.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ class ComponentSpec:
     llvm_version: str
     prepare_signature: str
     signature: str
+    successors: tuple[str, ...] = ()  # the stage's components built after this one
 
     @property
     def name(self) -> str:
@@ -82,15 +84,42 @@ def prepare_component(spec: ComponentSpec) -> None:
 
 
 def build_component(spec: ComponentSpec) -> None:
-    """configure -> build -> install into a staging DESTDIR -> merge -> stamp."""
+    """withdraw -> configure -> build -> install into a staging DESTDIR -> merge -> stamp."""
+    for name in reversed((spec.name, *spec.successors)):
+        withdraw_install(spec.layout, spec.stage, name)
     destdir = stage_install(spec)
     if relocates(spec.stage, spec.recipe):
         _relocate(spec, destdir)
     root = spec.layout.install_root(spec.stage, spec.recipe.get("install_root", "root"))
-    files = merge_tree(destdir, root)
-    manifest = spec.layout.stamp(spec.stage, spec.name, "files")
-    write_atomic(manifest, "".join(f"{f}\n" for f in files))
+    files, dirs = merge_tree(destdir, root)
+    manifest = {"root": str(root), "files": files, "dirs": dirs}
+    write_atomic(spec.layout.stamp(spec.stage, spec.name, "files"), json.dumps(manifest) + "\n")
     write_atomic(spec.layout.stamp(spec.stage, spec.name, "built"), spec.signature + "\n")
+
+
+def withdraw_install(layout: Layout, stage: str, name: str) -> None:
+    """Take a component's merged files back out of its root, stamp first.
+
+    A rebuild of a component rebuilds everything after it (signatures chain), so before it
+    builds, its own and its successors' earlier installs leave: the build sees only what
+    precedes it, and nothing a new version no longer installs stays behind. Directories go
+    only if this component created them and they are empty now."""
+    manifest = layout.stamp(stage, name, "files")
+    try:
+        installed = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return  # never merged, or a manifest from before withdrawing existed
+    layout.stamp(stage, name, "built").unlink(missing_ok=True)
+    root = Path(installed["root"])
+    for rel in installed["files"]:
+        path = root / rel
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+    for rel in sorted(installed.get("dirs", []), reverse=True):  # deepest first
+        path = root / rel
+        if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
+            path.rmdir()
+    manifest.unlink()
 
 
 def stage_install(spec: ComponentSpec) -> Path:

@@ -35,14 +35,16 @@ def fresh_dir(path: Path) -> Path:
     return path
 
 
-def merge_tree(staged: Path, root: Path) -> list[str]:
-    """Move everything under `staged` into `root`, replacing files; return relative paths.
+def merge_tree(staged: Path, root: Path) -> tuple[list[str], list[str]]:
+    """Move everything under `staged` into `root`, replacing files; return the relative
+    paths of the files placed and of the directories created.
 
     Each file or link lands by rename, so a reader never sees a half-written file. A
     directory in `staged` that is a symlink to a directory in `root` (usr-merge: lib ->
     usr/lib) is merged through the link.
     """
     merged: list[str] = []
+    created: list[str] = []
     root.mkdir(parents=True, exist_ok=True)
     for dirpath, dirnames, filenames in os.walk(staged):
         rel = Path(dirpath).relative_to(staged)
@@ -55,6 +57,7 @@ def merge_tree(staged: Path, root: Path) -> list[str]:
                 remove_tree(dest)
                 dest.mkdir()
                 shutil.copystat(src, dest)
+                created.append(str(rel / name))
         dirnames[:] = [d for d in dirnames if not Path(dirpath, d).is_symlink()]
         for name in sorted(filenames):
             src, dest = Path(dirpath, name), dest_dir / name
@@ -62,4 +65,4 @@ def merge_tree(staged: Path, root: Path) -> list[str]:
                 shutil.rmtree(dest)
             os.replace(src, dest)
             merged.append(str(rel / name))
-    return sorted(merged)
+    return sorted(merged), sorted(created)

@@ -143,13 +143,16 @@ class Project:
             {"mode": self.mode, "target": target.signature(), "engine": self.engine_digest}
         )
         for stage in STAGES:
-            for name in self.profile.components(stage):
-                spec = self._component(target, stage, name, previous)
+            names = self.profile.components(stage)
+            for i, name in enumerate(names):
+                spec = self._component(target, stage, name, previous, tuple(names[i + 1 :]))
                 specs.append(spec)
                 previous = spec.signature
         return specs
 
-    def _component(self, target: Target, stage: str, name: str, previous: str) -> ComponentSpec:
+    def _component(
+        self, target: Target, stage: str, name: str, previous: str, successors: tuple[str, ...]
+    ) -> ComponentSpec:
         recipe = apply_style(resolve_recipe(self.recipes[name], stage, self.mode))
         source = self.sources[recipe["source"]] if recipe.get("source") else None
         patches = tuple(patch_series(self.config.paths.patch_dir / source.name)) if source else ()
@@ -166,6 +169,7 @@ class Project:
             source_date_epoch=self.config.source_date_epoch,
             llvm_version=self.llvm_version,
             prepare_signature=prepare,
+            successors=successors,
             signature=digest(
                 {
                     "previous": previous,

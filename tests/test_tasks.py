@@ -150,3 +150,25 @@ def test_a_second_concurrent_run_is_refused(mini_repo: MiniRepo) -> None:
     finally:
         held.close()
     mini_repo.doit("stage1", "--target", A64)
+
+
+def test_a_rebuild_takes_its_old_files_out_of_the_root(mini_repo: MiniRepo) -> None:
+    mini_repo.doit("stage1", "--target", A64)
+    sysroot = mini_repo.root / "build" / A64 / "stage1" / "sysroot" / "usr" / "share"
+    recipe = mini_repo.root / "stages" / "recipes" / "b1.yml"
+    recipe.write_text(recipe.read_text().replace("/usr/share/b1", "/usr/share/b1-renamed"))
+    mini_repo.doit("stage1", "--target", A64)
+    assert (sysroot / "b1-renamed" / "file.txt").is_file()
+    assert not (sysroot / "b1" / "file.txt").exists()  # stale: no longer installed
+    assert (sysroot / "a1" / "file.txt").is_file()  # an earlier component's files stay
+
+
+def test_a_rebuild_sees_only_what_precedes_it(mini_repo: MiniRepo) -> None:
+    recipe = mini_repo.root / "stages" / "recipes" / "a1.yml"
+    # a1 comes before b1: its build must never see b1's files, also when it is rebuilt
+    check = '    - [sh, -c, \'test ! -e "$1"/usr/share/b1\', check, "${root}"]\n'
+    recipe.write_text(recipe.read_text() + check)
+    mini_repo.doit("stage1", "--target", A64)
+    recipe.write_text(recipe.read_text().replace("doc: copy", "doc: really copy"))
+    mini_repo.doit("stage1", "--target", A64)
+    assert {"build:aarch64/stage1/a1", "build:aarch64/stage1/b1"} <= mini_repo.ran()
