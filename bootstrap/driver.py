@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .errors import BootstrapError
+from .errors import BootstrapError, BuildError
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "toolchain" / "templates"
 # <triplet>-<name> -> the LLVM binary behind it. Each binary picks its behaviour from the
@@ -91,9 +91,24 @@ def link(path: Path, target: str) -> None:
     path.symlink_to(target)
 
 
+def check_built_llvm(bindir: Path) -> None:
+    """llvm mode: the wrappers exec programs beside them; they must be there."""
+    wanted = sorted({"clang", "clang++", "ld.lld", *TOOLS.values()})
+    missing = [name for name in wanted if not (bindir / name).exists()]
+    if missing:
+        elsewhere = sorted(str(p) for p in bindir.parent.rglob(missing[0]))
+        raise BuildError(
+            f"LLVM's install has no {', '.join(missing)} in {bindir}"
+            + (f" (found: {', '.join(elsewhere)})" if elsewhere else ""),
+            fix="make the toolchain recipe install LLVM's programs into bin/ of the prefix",
+        )
+
+
 def install_driver(dest: Path, mode: str, triplet: str, arch: str, major: str) -> None:
     """Write wrappers, config files, tool links and cross files under `dest`."""
     bindir = dest / "bin"
+    if mode == "llvm":
+        check_built_llvm(bindir)
     llvm_bin = str(host_llvm_bin(major)) if mode == "host" else '"$dir"'
     values = {
         "triplet": triplet,

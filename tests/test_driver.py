@@ -10,6 +10,7 @@ import pytest
 
 from bootstrap.driver import TOOLS, install_driver
 from bootstrap.elf import MACHINES, read_elf
+from bootstrap.errors import BuildError
 
 TRIPLET = "aarch64-serpent-linux-musl"
 MAJORS = [m for m in ("22", "19") if Path(f"/usr/lib/llvm-{m}/bin/clang").exists()]
@@ -62,3 +63,14 @@ def test_binutils_dispatch_on_their_name(toolchain: Path) -> None:
         [str(toolchain / "bin" / f"{TRIPLET}-ranlib"), "--version"], capture_output=True, text=True
     ).stdout
     assert "LLVM" in out
+
+
+def test_llvm_mode_refuses_an_install_without_its_programs(tmp_path: Path) -> None:
+    # what LLVM's install did with prefix `/`: GNUInstallDirs put the programs in usr/bin
+    (tmp_path / "tc" / "usr" / "bin").mkdir(parents=True)
+    (tmp_path / "tc" / "usr" / "bin" / "clang").touch()
+    with pytest.raises(
+        BuildError, match=r"no clang, clang\+\+, ld\.lld.* \(found: .*usr/bin/clang\)"
+    ):
+        install_driver(tmp_path / "tc", "llvm", TRIPLET, "aarch64", "19")
+    assert not (tmp_path / "tc" / "bin" / f"{TRIPLET}-clang").exists()
