@@ -44,7 +44,7 @@ class ForbiddenStrings:
     `host_markers` (host toolchain directories) in binaries and build metadata."""
 
     paths: tuple[str, ...]
-    host_markers: tuple[str, ...] = ()
+    host_markers: tuple[str, ...]
 
     @property
     def everything(self) -> tuple[str, ...]:
@@ -58,7 +58,11 @@ class ForbiddenStrings:
 
     def digest_input(self) -> dict[str, object]:
         """For check signatures: the strings and the rule that scopes them."""
-        return {**asdict(self), "metadata": BUILD_METADATA}
+        return {
+            **asdict(self),
+            "metadata": BUILD_METADATA,
+            "magic": [m.hex() for m in EXECUTABLE_MAGIC],
+        }
 
 
 def audit_binary(

@@ -41,7 +41,7 @@ class ComponentSpec:
     llvm_version: str
     prepare_signature: str
     signature: str
-    successors: tuple[str, ...] = ()  # the stage's components built after this one
+    successors: tuple[str, ...]  # the stage's components built after this one
 
     @property
     def name(self) -> str:
@@ -115,7 +115,7 @@ def withdraw_install(layout: Layout, stage: str, name: str) -> None:
         path = root / rel
         if path.is_symlink() or path.is_file():
             path.unlink()
-    for rel in sorted(installed.get("dirs", []), reverse=True):  # deepest first
+    for rel in sorted(installed["dirs"], reverse=True):  # deepest first
         path = root / rel
         if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
             path.rmdir()
