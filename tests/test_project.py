@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from bootstrap.config import Config
@@ -87,13 +88,16 @@ def test_full_profile_without_stage3_has_no_rootfs_tasks() -> None:
     assert not any(n.startswith(("rootfs:", "verify:", "fixpoint:")) for n in names_)
 
 
-def test_full_stage2_ends_in_a_native_llvm() -> None:
+def test_full_stage2_builds_its_native_llvm_first() -> None:
     p = project(profile="full", target="aarch64", toolchain="host")
     stage2 = [c for c in p.components(p.targets["aarch64"]) if c.stage == "stage2"]
     names_ = [c.name for c in stage2]
-    assert names_[-2:] == ["compiler-rt-builtins", "llvm"]
-    assert {"bash", "coreutils", "python3", "cmake", "ninja"} <= set(names_)
-    builtins, llvm = stage2[-2:]
+    # right after the smoke set: a change to a later package never rebuilds it, and the
+    # root's cc/ar links (clang, llvm-ar) replace tcc's and busybox's, not the reverse
+    smoke = project(profile="smoke").profile.components("stage2")
+    assert names_[: len(smoke) + 2] == [*smoke, "llvm", "compiler-rt-builtins"]
+    assert {"bash", "coreutils", "python3", "cmake", "ninja"} <= set(names_[len(smoke) + 2 :])
+    llvm, builtins = stage2[len(smoke) : len(smoke) + 2]
     # the root's clang finds its builtins in its own resource dir
     assert builtins.recipe["install_root"] == "root"
     assert builtins.recipe["prefix"] == "/usr/lib/clang/${llvm_major}"
@@ -102,6 +106,18 @@ def test_full_stage2_ends_in_a_native_llvm() -> None:
     assert "-DLLVM_HOST_TRIPLE=${triplet}" in args
     assert any(a.startswith("-DLLVM_TABLEGEN=") for a in args)
     assert llvm.recipe.get("install_root", "root") == "root"
+
+
+def test_a_later_stage2_recipe_leaves_the_llvm_signature_alone() -> None:
+    p = project(profile="full", target="x86_64", toolchain="host")
+    before = {c.label: c.signature for c in p.components(p.targets["x86_64"])}
+    python3 = p.recipes["python3"]
+    args = [*python3.base["configure_args"], "--without-ensurepip"]
+    p.recipes["python3"] = replace(python3, base={**python3.base, "configure_args": args})
+    after = {c.label: c.signature for c in p.components(p.targets["x86_64"])}
+    assert after["x86_64/stage2/llvm"] == before["x86_64/stage2/llvm"]
+    assert after["x86_64/stage2/python3"] != before["x86_64/stage2/python3"]
+    assert after["x86_64/stage2/cmake"] != before["x86_64/stage2/cmake"]  # what follows
 
 
 def test_stage1_builtins_still_go_to_the_toolchain() -> None:
@@ -113,3 +129,4 @@ def test_stage1_builtins_still_go_to_the_toolchain() -> None:
     )
     assert builtins.recipe["install_root"] == "toolchain"
     assert builtins.recipe["prefix"] == "/lib/clang/${llvm_major}"
+
