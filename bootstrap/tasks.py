@@ -215,7 +215,12 @@ def compiler_check_task(project: Project, target: Target, last: ComponentSpec) -
         results=layout.base / "reports" / f"{last.stage}-chroot.json",
         log=layout.log(last.stage, "chroot-check"),
         signature=digest(
-            {"tree": last.signature, "program": project.acceptance_digest, "tools": CORE_TOOLS}
+            {
+                "tree": last.signature,
+                "program": project.acceptance_digest,
+                "tools": CORE_TOOLS,
+                "forbidden": project.forbidden_strings().digest_input(),
+            }
         ),
     )
     doc = f"run the shell, core tools and the cc inside {target.arch}'s {last.stage}"
@@ -257,7 +262,11 @@ def acceptance_task(project: Project, target: Target, last: ComponentSpec | None
         forbidden=project.forbidden_strings(),
         source_date_epoch=project.config.source_date_epoch,
         signature=digest(
-            {"stage1": last.signature if last else None, "programs": project.acceptance_digest}
+            {
+                "stage1": last.signature if last else None,
+                "programs": project.acceptance_digest,
+                "forbidden": project.forbidden_strings().digest_input(),
+            }
         ),
     )
     return check_task(

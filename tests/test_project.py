@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+from doit.task import Task
+
 from bootstrap.config import Config
 from bootstrap.options import Selection
 from bootstrap.project import Project
@@ -130,3 +133,19 @@ def test_stage1_builtins_still_go_to_the_toolchain() -> None:
     assert builtins.recipe["install_root"] == "toolchain"
     assert builtins.recipe["prefix"] == "/lib/clang/${llvm_major}"
 
+
+def check_signatures(p: Project) -> dict[str, str]:
+    return {
+        t.name: t.actions[0].args[0].signature
+        for t in all_tasks(p)
+        if isinstance(t, Task) and t.name.startswith(("accept:", "check:", "audit:"))
+    }
+
+
+def test_checks_rerun_when_what_they_forbid_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The forbidden strings include the build dir: a check of a moved build runs again.
+    before = check_signatures(project(profile="smoke", target="x86_64"))
+    monkeypatch.setenv("SERPENT_BUILD_DIR", "/elsewhere/build")
+    after = check_signatures(project(profile="smoke", target="x86_64"))
+    assert {"accept:x86_64/stage1", "check:x86_64/stage2", "audit:x86_64/stage2"} <= set(before)
+    assert all(after[name] != sig for name, sig in before.items())
