@@ -8,13 +8,21 @@ which happens after the staged install was merged into its root.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from . import runner
 from .buildenv import CommandRunner, relocates, variables
-from .fsutil import fresh_dir, merge_tree, remove_tree, write_atomic
+from .fsutil import (
+    MergePlan,
+    apply_merge,
+    fresh_dir,
+    plan_merge,
+    remove_tree,
+    withdraw_merge,
+    write_atomic,
+)
 from .layout import Layout
 from .patch import apply_patches
 from .relocate import build_path_rewrites, relocate_staged_install
@@ -84,16 +92,23 @@ def prepare_component(spec: ComponentSpec) -> None:
 
 
 def build_component(spec: ComponentSpec) -> None:
-    """withdraw -> configure -> build -> install into a staging DESTDIR -> merge -> stamp."""
+    """withdraw -> configure -> build -> install into a staging DESTDIR -> merge -> stamp.
+
+    The manifest is written before the merge starts, so even a merge cut short can be
+    withdrawn exactly."""
     for name in reversed((spec.name, *spec.successors)):
         withdraw_install(spec.layout, spec.stage, name)
     destdir = stage_install(spec)
     if relocates(spec.stage, spec.recipe):
         _relocate(spec, destdir)
     root = spec.layout.install_root(spec.stage, spec.recipe.get("install_root", "root"))
-    files, dirs = merge_tree(destdir, root)
-    manifest = {"root": str(root), "files": files, "dirs": dirs}
+    plan = plan_merge(destdir, root)
+    _log_replaced(spec, root, plan)
+    manifest = {"root": str(root), **asdict(plan)}
     write_atomic(spec.layout.stamp(spec.stage, spec.name, "files"), json.dumps(manifest) + "\n")
+    aside = spec.layout.stamp(spec.stage, spec.name, "replaced")
+    remove_tree(aside)  # nothing names it: our old manifest was withdrawn above
+    apply_merge(plan, destdir, root, aside)
     write_atomic(spec.layout.stamp(spec.stage, spec.name, "built"), spec.signature + "\n")
 
 
@@ -101,25 +116,36 @@ def withdraw_install(layout: Layout, stage: str, name: str) -> None:
     """Take a component's merged files back out of its root, stamp first.
 
     A rebuild of a component rebuilds everything after it (signatures chain), so before it
-    builds, its own and its successors' earlier installs leave: the build sees only what
-    precedes it, and nothing a new version no longer installs stays behind. Directories go
-    only if this component created them and they are empty now."""
+    builds, its own and its successors' earlier installs leave, latest first: the build sees
+    only what precedes it, nothing a new version no longer installs stays behind, and a file
+    of an earlier component that it had replaced comes back."""
     manifest = layout.stamp(stage, name, "files")
     try:
         installed = json.loads(manifest.read_text())
     except (OSError, ValueError):
-        return  # never merged, or a manifest from before withdrawing existed
+        return  # never merged
     layout.stamp(stage, name, "built").unlink(missing_ok=True)
-    root = Path(installed["root"])
-    for rel in installed["files"]:
-        path = root / rel
-        if path.is_symlink() or path.is_file():
-            path.unlink()
-    for rel in sorted(installed["dirs"], reverse=True):  # deepest first
-        path = root / rel
-        if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
-            path.rmdir()
+    # manifests written before replaced files were kept aside have no "replaced"
+    plan = MergePlan(installed["files"], installed["dirs"], installed.get("replaced", []))
+    withdraw_merge(plan, Path(installed["root"]), layout.stamp(stage, name, "replaced"))
     manifest.unlink()
+
+
+def _log_replaced(spec: ComponentSpec, root: Path, plan: MergePlan) -> None:
+    """Name the earlier components whose files this one replaces (busybox's applet links
+    by coreutils, ...): intended or not, it should be visible."""
+    if not plan.replaced:
+        return
+    owners: dict[str, str] = {}
+    stamps = spec.layout.stamp(spec.stage, spec.name, "files").parent
+    # manifests are written in build order (a rebuild withdraws everything after it)
+    for manifest in sorted(stamps.glob("*.files"), key=lambda m: m.stat().st_mtime_ns):
+        installed = json.loads(manifest.read_text())
+        if installed["root"] == str(root):
+            owners.update(dict.fromkeys(installed["files"], manifest.stem))
+    listed = " ".join(f"{rel} ({owners.get(rel, '?')})" for rel in plan.replaced)
+    with spec.layout.log(spec.stage, spec.name).open("a") as log:
+        log.write(f"merge: replaces {len(plan.replaced)} earlier file(s): {listed}\n")
 
 
 def stage_install(spec: ComponentSpec) -> Path:
