@@ -25,12 +25,11 @@ from .fsutil import (
 )
 from .layout import Layout
 from .patch import apply_patches
+from .recipes import COMMAND_PHASES
 from .relocate import build_path_rewrites, relocate_staged_install
 from .styles import style_commands
 from .targets import Target
 from .unpack import unpack
-
-PHASES = ("configure", "build", "install")
 
 
 @dataclass(frozen=True)
@@ -49,6 +48,9 @@ class ComponentSpec:
     llvm_version: str
     prepare_signature: str
     signature: str
+    # the signature minus the install phase: a build dir made for it can be reused, so a
+    # change to an install step does not rebuild LLVM from scratch
+    build_dir_signature: str
     successors: tuple[str, ...]  # the stage's components built after this one
 
     @property
@@ -156,7 +158,7 @@ def stage_install(spec: ComponentSpec) -> Path:
     _build_dir(spec)
     destdir = fresh_dir(spec.work / "destdir")
     commands = CommandRunner(spec, variables(spec), log)
-    for phase in PHASES:
+    for phase in COMMAND_PHASES:
         for argv in style_commands(spec.recipe)[phase]:
             commands.run(argv)
     return destdir
@@ -177,11 +179,12 @@ def _host_env(spec: ComponentSpec) -> dict[str, str]:
 
 
 def _build_dir(spec: ComponentSpec) -> Path:
-    """Reuse a build dir only if it was made for exactly these inputs (resume), else start
-    clean. In-tree styles get a pristine copy of the source tree."""
+    """Reuse a build dir only if it was made for exactly these sources, configure and build
+    steps (resume, or a change to the install phase only), else start clean. In-tree styles
+    get a pristine copy of the source tree."""
     builddir = spec.work / "build"
     marker = builddir / ".serpent-signature"
-    if marker.is_file() and marker.read_text().strip() == spec.signature:
+    if marker.is_file() and marker.read_text().strip() == spec.build_dir_signature:
         return builddir
     remove_tree(builddir)
     src = spec.work / "src"
@@ -194,5 +197,5 @@ def _build_dir(spec: ComponentSpec) -> Path:
             env=_host_env(spec),
             log=spec.layout.log(spec.stage, spec.name),
         )
-    marker.write_text(spec.signature + "\n")
+    marker.write_text(spec.build_dir_signature + "\n")
     return builddir

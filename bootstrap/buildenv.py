@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from . import relocate, runner
 from .binfmt import ensure_binfmt
 from .errors import BuildError, ConfigError
+from .recipes import COMMAND_PHASES
 from .sandbox import Bind, Sandbox
 from .styles import style_commands
 
@@ -196,14 +197,17 @@ def relocates(stage: str, recipe: dict[str, Any]) -> bool:
     return not in_chroot(stage, recipe) and recipe.get("install_root", "root") == "root"
 
 
-def build_inputs(stage: str, recipe: dict[str, Any]) -> dict[str, Any]:
-    """What the build executes, in template form (no absolute paths): its environment and
-    the derived flags it references. Part of the component's signature."""
+INSTALL_FIELDS = ("pre_install", "post_install", "install_targets", "install_root")
+
+
+def build_inputs(
+    stage: str, recipe: dict[str, Any], phases: tuple[str, ...] = COMMAND_PHASES
+) -> dict[str, Any]:
+    """What the build executes in `phases`, in template form (no absolute paths): its
+    environment and the derived flags it references. Part of the component's signature."""
     env = env_template(stage, recipe)
-    texts = [
-        *env.values(),
-        *(a for cmds in style_commands(recipe).values() for c in cmds for a in c),
-    ]
+    commands = style_commands(recipe)
+    texts = [*env.values(), *(a for p in phases for c in commands[p] for a in c)]
     derived = CHROOT_DERIVED if in_chroot(stage, recipe) else DERIVED
     used = {k: v for k, v in derived.items() if any(f"${{{k}}}" in t for t in texts)}
     inputs: dict[str, Any] = {"env": env, "derived": used}
@@ -258,3 +262,11 @@ class CommandRunner:
             command = self.sandbox.command(command, cwd=builddir)
             builddir = str(self.spec.work / "build")
         runner.run(command, cwd=Path(builddir), env=self.env, log=self.log)
+
+
+def without_install(recipe: dict[str, Any]) -> dict[str, Any]:
+    """The recipe minus what only its install phase uses: what a build dir depends on."""
+    kept = {k: v for k, v in recipe.items() if k not in INSTALL_FIELDS}
+    if "install" in kept.get("steps", {}):
+        kept["steps"] = {k: v for k, v in kept["steps"].items() if k != "install"}
+    return kept

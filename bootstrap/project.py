@@ -18,7 +18,7 @@ from typing import Any
 
 from .audit import ForbiddenStrings
 from .build import ComponentSpec
-from .buildenv import build_inputs
+from .buildenv import build_inputs, without_install
 from .config import Config
 from .errors import ConfigError
 from .fetch import cache_path
@@ -176,6 +176,15 @@ class Project:
                     "prepare": prepare,
                     "recipe": recipe,
                     "inputs": build_inputs(stage, recipe),
+                    "llvm": self.llvm_version,
+                }
+            ),
+            build_dir_signature=digest(
+                {
+                    "previous": previous,
+                    "prepare": prepare,
+                    "recipe": without_install(recipe),
+                    "inputs": build_inputs(stage, recipe, ("configure", "build")),
                     "llvm": self.llvm_version,
                 }
             ),

@@ -186,3 +186,21 @@ def test_a_replaced_file_is_named_and_comes_back(mini_repo: MiniRepo) -> None:
     recipe.write_text(original)
     mini_repo.doit("stage1", "--target", A64)
     assert installed.read_text() == "alpha original\n"  # as if b1 had never shadowed it
+
+
+def test_an_install_only_change_reuses_the_build_dir(mini_repo: MiniRepo) -> None:
+    recipe = mini_repo.root / "stages" / "recipes" / "b1.yml"
+    counted = recipe.read_text().replace(
+        "steps:\n", "steps:\n  build:\n    - [sh, -c, 'echo run >> builds']\n"
+    )
+    recipe.write_text(counted)
+    mini_repo.doit("stage1", "--target", A64)
+    builds = mini_repo.root / "build" / A64 / "work" / "stage1" / "b1" / "build" / "builds"
+    assert builds.read_text() == "run\n"
+    recipe.write_text(counted + "post_install:\n  - [touch, '${destdir}/usr/share/b1/more']\n")
+    mini_repo.doit("stage1", "--target", A64)
+    assert "build:aarch64/stage1/b1" in mini_repo.ran()
+    assert builds.read_text() == "run\nrun\n"  # the same build dir, built again (a no-op)
+    recipe.write_text(counted.replace("echo run", "echo new"))
+    mini_repo.doit("stage1", "--target", A64)
+    assert builds.read_text() == "new\n"  # a build step changed: a clean build dir

@@ -10,6 +10,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
+from ..recipes import COMMAND_PHASES
 from . import autotools, cmake, custom, make, meson
 
 Commands = dict[str, list[list[str]]]
@@ -53,5 +54,5 @@ def style_commands(recipe: dict[str, Any]) -> Commands:
             *main.get(phase, []),
             *recipe.get(f"post_{phase}", []),
         ]
-        for phase in ("configure", "build", "install")
+        for phase in COMMAND_PHASES
     }
