@@ -1,8 +1,9 @@
 """The doit reporter: a tqdm bar over the selected tasks, a failure summary, a JSON report.
 
 Build output never passes through here (each build writes its own log file); the reporter
-only sees task events. The JSON report (per task: status, duration, log) is what nightly
-jobs read: build/reports/latest.json, plus one timestamped copy per run.
+only sees task events, plus what `progress.Watcher` reads from running tasks' logs. The
+JSON report (per task: status, duration, log) is what nightly jobs read:
+build/reports/latest.json, plus one timestamped copy per run.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ from typing import Any
 from tqdm import tqdm
 
 from .fsutil import write_atomic
+from .progress import Watcher
 
 RULE = "=" * 72
+BAR_REFRESH = 2.0  # seconds between status updates in the bar (a terminal)
+HEARTBEAT = 300.0  # seconds between "still running" lines without a terminal
 
 
 def reporter_class(report_dir: Path) -> type:
@@ -59,6 +63,7 @@ class BootstrapReporter:
         self.failures: list[tuple[Any, Any]] = []
         self.errors: list[str] = []
         self.bar: tqdm | None = None
+        self.watcher: Watcher | None = None
         self.interrupted = False
 
     # -- doit reporter API -----------------------------------------------------------------
@@ -73,6 +78,10 @@ class BootstrapReporter:
             disable=None,
             bar_format="{l_bar}{bar}| {n}/{total} [{elapsed}<{remaining}]",
         )
+        if self.bar.disable:
+            self.watcher = Watcher(lambda text: self._say(f"   running: {text}"), HEARTBEAT)
+        else:
+            self.watcher = Watcher(self._show_status, BAR_REFRESH)
 
     def get_status(self, task: Any) -> None:
         pass
@@ -82,6 +91,9 @@ class BootstrapReporter:
             return
         self.starts[task.name] = time.time()
         self._say(f".  {task.name}")
+        if self.watcher:
+            log = (task.meta or {}).get("log")
+            self.watcher.started(task.name, Path(log) if log else None)
         if self.bar:
             self.bar.set_description_str(task.name[-40:], refresh=True)
 
@@ -108,6 +120,8 @@ class BootstrapReporter:
         pass
 
     def complete_run(self) -> None:
+        if self.watcher:
+            self.watcher.close()
         if self.bar:
             self.bar.close()
         interrupted = [n for n in self.starts if n not in self.results]
@@ -143,9 +157,16 @@ class BootstrapReporter:
         else:
             self.out.write(text + "\n")
 
+    def _show_status(self, text: str) -> None:
+        if self.bar is not None and not self.bar.disable:
+            self.bar.set_description_str(text[-60:], refresh=True)
+
     def _record(self, task: Any, status: str, message: str = "") -> None:
         if not task.actions:
             return
+        if self.watcher:
+            self.watcher.finished(task.name)
+            self._show_status(self.watcher.status())
         start = self.starts.get(task.name)
         entry: dict[str, Any] = {
             "status": status,
