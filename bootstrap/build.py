@@ -8,6 +8,7 @@ which happens after the staged install was merged into its root.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -134,20 +135,27 @@ def withdraw_install(layout: Layout, stage: str, name: str) -> None:
 
 
 def _log_replaced(spec: ComponentSpec, root: Path, plan: MergePlan) -> None:
-    """Name the earlier components whose files this one replaces (busybox's applet links
-    by coreutils, ...): intended or not, it should be visible."""
+    """Name the earlier components whose files this one replaces (musl's headers over
+    musl-headers', busybox's sh over the borrowed one, ...): intended or not, visible."""
     if not plan.replaced:
         return
-    owners: dict[str, str] = {}
+    owners: dict[Path, str] = {}
     stamps = spec.layout.stamp(spec.stage, spec.name, "files").parent
     # manifests are written in build order (a rebuild withdraws everything after it)
     for manifest in sorted(stamps.glob("*.files"), key=lambda m: m.stat().st_mtime_ns):
         installed = json.loads(manifest.read_text())
         if installed["root"] == str(root):
-            owners.update(dict.fromkeys(installed["files"], manifest.stem))
-    listed = " ".join(f"{rel} ({owners.get(rel, '?')})" for rel in plan.replaced)
+            owners.update({_real(root, rel): manifest.stem for rel in installed["files"]})
+    listed = [f"{rel} ({owners.get(_real(root, rel), '?')})" for rel in plan.replaced]
+    more = f" ... {len(listed) - 20} more in {stamps / spec.name}.files" if len(listed) > 20 else ""
     with spec.layout.log(spec.stage, spec.name).open("a") as log:
-        log.write(f"merge: replaces {len(plan.replaced)} earlier file(s): {listed}\n")
+        log.write(f"merge: replaces {len(listed)} earlier file(s): {' '.join(listed[:20])}{more}\n")
+
+
+def _real(root: Path, rel: str) -> Path:
+    """One spelling per file: `bin/sh` and `usr/bin/sh` are the same through bin -> usr/bin."""
+    path = root / rel
+    return Path(os.path.realpath(path.parent)) / path.name
 
 
 def stage_install(spec: ComponentSpec) -> Path:

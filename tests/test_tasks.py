@@ -175,14 +175,18 @@ def test_a_rebuild_sees_only_what_precedes_it(mini_repo: MiniRepo) -> None:
 
 
 def test_a_replaced_file_is_named_and_comes_back(mini_repo: MiniRepo) -> None:
-    recipe = mini_repo.root / "stages" / "recipes" / "b1.yml"
+    recipes = mini_repo.root / "stages" / "recipes"
+    a1 = recipes / "a1.yml"  # a usr-merge style link: share -> usr/share
+    a1.write_text(a1.read_text() + "    - [ln, -s, usr/share, '${destdir}/share']\n")
+    recipe = recipes / "b1.yml"
     original = recipe.read_text()
-    recipe.write_text(original.replace("/usr/share/b1", "/usr/share/a1"))  # b1 shadows a1
+    recipe.write_text(original.replace("/usr/share/b1", "/share/a1"))  # b1 shadows a1
     mini_repo.doit("stage1", "--target", A64)
     installed = mini_repo.root / "build" / A64 / "stage1" / "sysroot" / "usr/share/a1/file.txt"
     assert installed.read_text() == "beta patched\n"
     log = mini_repo.root / "build" / A64 / "logs" / "stage1" / "b1.log"
-    assert "merge: replaces 1 earlier file(s): usr/share/a1/file.txt (a1)" in log.read_text()
+    # named by its owner, though a1 installed it as usr/share/a1/file.txt
+    assert "merge: replaces 1 earlier file(s): share/a1/file.txt (a1)" in log.read_text()
     recipe.write_text(original)
     mini_repo.doit("stage1", "--target", A64)
     assert installed.read_text() == "alpha original\n"  # as if b1 had never shadowed it
