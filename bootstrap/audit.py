@@ -41,20 +41,31 @@ EXECUTABLE_MAGIC = (ELF_MAGIC, b"!<arch>\n", b"#!")
 @dataclass(frozen=True)
 class ForbiddenStrings:
     """What no output may contain: `paths` (the build tree, this checkout) anywhere;
-    `host_markers` (host toolchain directories) in binaries and build metadata."""
+    `host_markers` (host toolchain directories) in binaries and build metadata, except in
+    files a recipe vouches for (`markers_allowed`: root-relative glob, reason), such as
+    clang's driver, whose GCC-installation search list names `/usr/lib/gcc`."""
 
     paths: tuple[str, ...]
     host_markers: tuple[str, ...]
+    markers_allowed: tuple[tuple[str, str], ...] = ()
 
     @property
     def everything(self) -> tuple[str, ...]:
         return self.paths + self.host_markers
 
-    def for_file(self, name: str, data: bytes) -> tuple[str, ...]:
-        """The strings file `name` (a base name) with contents `data` must not contain."""
-        if data.startswith(EXECUTABLE_MAGIC) or any(fnmatch(name, p) for p in BUILD_METADATA):
-            return self.everything
-        return self.paths
+    def for_file(self, relpath: str, data: bytes) -> tuple[str, ...]:
+        """The strings the file at `relpath` (relative to the root) with contents `data`
+        must not contain."""
+        executable = data.startswith(EXECUTABLE_MAGIC)
+        if not executable and not any(fnmatch(Path(relpath).name, p) for p in BUILD_METADATA):
+            return self.paths
+        if self.allowance(relpath):
+            return self.paths
+        return self.everything
+
+    def allowance(self, relpath: str) -> str | None:
+        """Why `relpath` may contain host markers, if a recipe says so."""
+        return next((why for glob, why in self.markers_allowed if fnmatch(relpath, glob)), None)
 
     def digest_input(self) -> dict[str, object]:
         """For check signatures: the strings and the rule that scopes them."""
@@ -118,14 +129,15 @@ def scan_tree(
                 continue
             counts["files"] += 1
             data = path.read_bytes()  # once per file: ELF parse and path scan share it
-            strings = forbidden.for_file(name, data)
+            relpath = str(path.relative_to(root))
+            strings = forbidden.for_file(relpath, data)
             if data[:4] == ELF_MAGIC:
                 counts["elf"] += 1
                 found = _audit_elf(data, str(path), target, strings, None)
             else:
                 found = _forbidden(data, strings)
             if found:
-                problems[str(path.relative_to(root))] = found
+                problems[relpath] = found
     return counts, problems
 
 
@@ -135,7 +147,13 @@ def audit_tree(spec: TreeAuditSpec) -> None:
     write_atomic(
         spec.results,
         json.dumps(
-            {"root": str(spec.root), "passed": not problems, **counts, "problems": problems},
+            {
+                "root": str(spec.root),
+                "passed": not problems,
+                **counts,
+                "problems": problems,
+                "host_markers_allowed": dict(spec.forbidden.markers_allowed),
+            },
             indent=2,
             sort_keys=True,
         )

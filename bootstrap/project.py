@@ -111,11 +111,19 @@ class Project:
         return [self.sources[n] for n in sorted(names)]
 
     def forbidden_strings(self) -> ForbiddenStrings:
-        """Build and host paths that must not appear in outputs."""
+        """Build and host paths that must not appear in outputs, with the files the
+        selected profile's recipes vouch for."""
         paths = self.config.paths
+        names = sorted({c for stage in STAGES for c in self.profile.components(stage)})
+        allowed = {
+            glob: f"{name}: {why}"
+            for name in names
+            for glob, why in self.recipes[name].host_markers_allowed.items()
+        }
         return ForbiddenStrings(
             paths=(str(paths.build), str(paths.repo)),
             host_markers=("/usr/lib/llvm-", "/usr/lib/gcc", "-linux-gnu/"),
+            markers_allowed=tuple(sorted(allowed.items())),
         )
 
     @cached_property

@@ -106,7 +106,17 @@ RECIPE_FIELDS: tuple[Field, ...] = (
     *OVERRIDABLE_FIELDS,
     Field("stages", dict, "per-stage overrides: stage name -> fields"),
     Field("modes", dict, "per-toolchain-mode overrides: host/llvm -> fields"),
+    Field(
+        "host_markers_allowed",
+        dict,
+        "audits: root-relative glob -> why its files may contain host toolchain markers "
+        "(`/usr/lib/gcc`, ...); never build paths. Not part of the build signature",
+        check=_str_map,
+    ),
 )
+# Fields about checking the output, not producing it: kept out of the resolved recipe, so
+# changing one re-runs the checks and no build.
+CHECK_FIELDS = ("host_markers_allowed",)
 
 
 @dataclass(frozen=True)
@@ -116,6 +126,7 @@ class Recipe:
     base: dict[str, Any]
     stage_overrides: dict[str, dict[str, Any]]
     mode_overrides: dict[str, dict[str, Any]]
+    host_markers_allowed: dict[str, str]
 
 
 def _overrides(raw: Any, allowed: tuple[str, ...], kind: str, where: str) -> dict[str, Any]:
@@ -138,7 +149,8 @@ def load_recipe(path: Path) -> Recipe:
     where = str(path)
     data = load_yaml(path)
     entry = validate(data, RECIPE_FIELDS, where)
-    base = {k: v for k, v in entry.items() if v is not None and k not in ("stages", "modes")}
+    nested = ("stages", "modes", *CHECK_FIELDS)
+    base = {k: v for k, v in entry.items() if v is not None and k not in nested}
     if "style" not in base:
         raise ConfigError(
             "missing required key 'style'",
@@ -151,6 +163,7 @@ def load_recipe(path: Path) -> Recipe:
         base=base,
         stage_overrides=_overrides(entry["stages"], STAGES, "stages", where),
         mode_overrides=_overrides(entry["modes"], MODES, "modes", where),
+        host_markers_allowed=entry["host_markers_allowed"] or {},
     )
 
 

@@ -76,3 +76,26 @@ def test_host_marker_is_prose_in_docs_but_a_leak_in_build_metadata(tmp_path: Pat
         audit_tree(spec(root, tmp_path))
     problems = json.loads((tmp_path / "audit.json").read_text())["problems"]
     assert list(problems) == ["usr/lib/pkgconfig/z.pc"], err.value
+
+
+def test_recipe_vouched_file_may_hold_host_markers_but_never_build_paths(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "usr" / "bin").mkdir(parents=True)
+    (root / "usr" / "bin" / "clang-19").write_bytes(b"#!x\nsearch /usr/lib/gcc\n")
+    (root / "usr" / "bin" / "gcc-wrapper").write_bytes(b"#!x\nsearch /usr/lib/gcc\n")
+    allowed = ForbiddenStrings(
+        paths=("/work/build",),
+        host_markers=("/usr/lib/gcc",),
+        markers_allowed=(("usr/bin/clang-*", "llvm: GCC search list"),),
+    )
+    audit = TreeAuditSpec(TARGET, root, allowed, tmp_path / "audit.json", "x")
+    with pytest.raises(BuildError):
+        audit_tree(audit)
+    report = json.loads((tmp_path / "audit.json").read_text())
+    assert list(report["problems"]) == ["usr/bin/gcc-wrapper"]
+    assert report["host_markers_allowed"] == {"usr/bin/clang-*": "llvm: GCC search list"}
+
+    (root / "usr" / "bin" / "gcc-wrapper").unlink()
+    (root / "usr" / "bin" / "clang-19").write_bytes(b"#!x\n/usr/lib/gcc /work/build/x\n")
+    with pytest.raises(BuildError, match="clang-19: contains host/build path '/work/build'"):
+        audit_tree(audit)

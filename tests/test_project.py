@@ -149,3 +149,14 @@ def test_checks_rerun_when_what_they_forbid_changes(monkeypatch: pytest.MonkeyPa
     after = check_signatures(project(profile="smoke", target="x86_64"))
     assert {"accept:x86_64/stage1", "check:x86_64/stage2", "audit:x86_64/stage2"} <= set(before)
     assert all(after[name] != sig for name, sig in before.items())
+
+
+def test_an_audit_allowance_reruns_the_audit_and_no_build() -> None:
+    p = project(profile="full", target="x86_64", toolchain="host")
+    builds = {c.label: c.signature for c in p.components(p.targets["x86_64"])}
+    audits = check_signatures(p)
+    llvm = p.recipes["llvm"]
+    assert "usr/bin/clang-*" in llvm.host_markers_allowed  # clang's GCC search list
+    p.recipes["llvm"] = replace(llvm, host_markers_allowed={"usr/bin/lld": "test"})
+    assert {c.label: c.signature for c in p.components(p.targets["x86_64"])} == builds
+    assert check_signatures(p)["audit:x86_64/stage2"] != audits["audit:x86_64/stage2"]
