@@ -56,16 +56,15 @@ class ForbiddenStrings:
     def for_file(self, relpath: str, data: bytes) -> tuple[str, ...]:
         """The strings the file at `relpath` (relative to the root) with contents `data`
         must not contain."""
-        executable = data.startswith(EXECUTABLE_MAGIC)
-        if not executable and not any(fnmatch(Path(relpath).name, p) for p in BUILD_METADATA):
-            return self.paths
-        if self.allowance(relpath):
-            return self.paths
-        return self.everything
+        runs_or_configures = data.startswith(EXECUTABLE_MAGIC) or any(
+            fnmatch(Path(relpath).name, p) for p in BUILD_METADATA
+        )
+        if runs_or_configures and not self._vouched_for(relpath):
+            return self.everything
+        return self.paths
 
-    def allowance(self, relpath: str) -> str | None:
-        """Why `relpath` may contain host markers, if a recipe says so."""
-        return next((why for glob, why in self.markers_allowed if fnmatch(relpath, glob)), None)
+    def _vouched_for(self, relpath: str) -> bool:
+        return any(fnmatch(relpath, glob) for glob, _why in self.markers_allowed)
 
     def digest_input(self) -> dict[str, object]:
         """For check signatures: the strings and the rule that scopes them."""

@@ -149,8 +149,8 @@ def load_recipe(path: Path) -> Recipe:
     where = str(path)
     data = load_yaml(path)
     entry = validate(data, RECIPE_FIELDS, where)
-    nested = ("stages", "modes", *CHECK_FIELDS)
-    base = {k: v for k, v in entry.items() if v is not None and k not in nested}
+    kept_apart = ("stages", "modes", *CHECK_FIELDS)
+    base = {k: v for k, v in entry.items() if v is not None and k not in kept_apart}
     if "style" not in base:
         raise ConfigError(
             "missing required key 'style'",
