@@ -20,6 +20,7 @@ from . import runner
 from .audit import ForbiddenStrings, audit_binary
 from .errors import BuildError
 from .fsutil import fresh_dir, write_atomic
+from .keys import BuildKey
 from .layout import Layout
 from .targets import Target
 
@@ -34,7 +35,7 @@ class AcceptanceSpec:
     layout: Layout
     forbidden: ForbiddenStrings  # strings no binary may contain (host and build paths)
     source_date_epoch: int
-    signature: str
+    key: BuildKey  # the checked tree's digest and the check's own inputs
 
     @property
     def results(self) -> Path:

@@ -8,18 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 from doit.exceptions import TaskFailed
 
 from .accept import AcceptanceSpec, run_acceptance
 from .audit import TreeAuditSpec, audit_tree
-from .build import ComponentSpec, build_component, prepare_component
+from .build import ComponentSpec, UnionSpec, assemble_union, build_component, prepare_component
 from .chrootcheck import CompilerCheckSpec, run_compiler_check
 from .config import Config
 from .errors import BootstrapError, FetchError
 from .fetch import FetchPolicy, fetch_all, fetch_source
 from .fixpoint import FixpointSpec, run_fixpoint
+from .keys import BuildKey, current_key, write_stamp
 from .rootfs import RootfsSpec, pack_stage_root
 from .sources import Source, load_sources
 from .verify import VerifySpec, run_verify
@@ -81,6 +83,18 @@ def fixpoint(spec: FixpointSpec) -> None:
 @reported
 def rootfs(spec: RootfsSpec) -> None:
     pack_stage_root(spec)
+
+
+@reported
+def union(spec: UnionSpec) -> None:
+    assemble_union(spec)
+
+
+@reported
+def stamp(path: Path, key: BuildKey) -> None:
+    """Record what a finished check or output was made from (its last action)."""
+    value = current_key(key, str(path))
+    write_stamp(path, value, value)
 
 
 @reported

@@ -19,6 +19,7 @@ from pathlib import Path
 from .elf import ELF_MAGIC, MACHINES, parse_elf
 from .errors import BuildError
 from .fsutil import write_atomic
+from .keys import BuildKey
 from .targets import Target
 
 # Files later builds read their settings from (pkg-config, libtool, CMake packages,
@@ -112,7 +113,7 @@ class TreeAuditSpec:
     root: Path
     forbidden: ForbiddenStrings
     results: Path
-    signature: str
+    key: BuildKey  # the checked tree's digest and the check's own inputs
 
 
 def scan_tree(

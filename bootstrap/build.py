@@ -1,41 +1,36 @@
-"""The component driver: prepare a source tree, then configure, build, install and merge.
+"""The component driver: prepare a source tree, then build against the union of its
+dependencies and publish the staged install as a layer.
 
 Both entry points are module-level functions taking one frozen ComponentSpec, so doit can
 run them in worker processes. A component counts as done only when its stamp is written,
-which happens after the staged install was merged into its root.
+which happens after its layer was published under its key.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import runner
 from .buildenv import CommandRunner, relocates, variables
-from .fsutil import (
-    MergePlan,
-    apply_merge,
-    fresh_dir,
-    plan_merge,
-    remove_tree,
-    withdraw_merge,
-    write_atomic,
-)
+from .fsutil import fresh_dir, remove_tree, write_atomic
+from .keys import BuildKey, current_key, layer_path, write_stamp
+from .layers import Layer, assemble, prune, publish
 from .layout import Layout
 from .patch import apply_patches
 from .recipes import COMMAND_PHASES
 from .relocate import build_path_rewrites, relocate_staged_install
-from .styles import style_commands
 from .targets import Target
 from .unpack import unpack
 
 
 @dataclass(frozen=True)
 class ComponentSpec:
-    """Everything prepare/build need; the signature is the task's chained input hash."""
+    """One component of one target and stage, resolved once: its plan (what runs, where,
+    with which environment and mounts, against which dependencies) and the keys derived
+    from it. The executor runs this plan and nothing else."""
 
     target: Target
     stage: str
@@ -48,11 +43,15 @@ class ComponentSpec:
     source_date_epoch: int
     llvm_version: str
     prepare_signature: str
-    signature: str
-    # the signature minus the install phase: a build dir made for it can be reused, so a
-    # change to an install step does not rebuild LLVM from scratch
-    build_dir_signature: str
-    successors: tuple[str, ...]  # the stage's components built after this one
+    plan: dict[str, Any]  # template form: no absolute paths, no job count
+    # the key: the plan's digest plus what its dependencies' layers and the earlier stages'
+    # trees actually contain, read when the build is about to run (early cutoff)
+    key: BuildKey
+    # the same minus the install phase: a build dir made for it can be reused, so a change
+    # to an install step does not rebuild LLVM from scratch
+    build_dir_key: BuildKey
+    closure: tuple[str, ...]  # the stage's components it builds against, in union order
+    replaces: tuple[tuple[str, tuple[str, ...]], ...]  # for the closure's union
 
     @property
     def name(self) -> str:
@@ -65,6 +64,10 @@ class ComponentSpec:
     @property
     def work(self) -> Path:
         return self.layout.workdir(self.stage, self.name)
+
+    @property
+    def in_chroot(self) -> bool:
+        return self.plan["place"] == "chroot"
 
 
 def prepare_component(spec: ComponentSpec) -> None:
@@ -95,79 +98,76 @@ def prepare_component(spec: ComponentSpec) -> None:
 
 
 def build_component(spec: ComponentSpec) -> None:
-    """withdraw -> configure -> build -> install into a staging DESTDIR -> merge -> stamp.
+    """view -> configure -> build -> install into a staging DESTDIR -> layer -> stamp.
 
-    The manifest is written before the merge starts, so even a merge cut short can be
-    withdrawn exactly."""
-    for name in reversed((spec.name, *spec.successors)):
-        withdraw_install(spec.layout, spec.stage, name)
-    destdir = stage_install(spec)
+    The stamp goes first and comes last: a build cut short is never taken for done, and
+    the layer it vouches for is complete by the time it is written."""
+    key = current_key(spec.key, spec.label)
+    stamp = spec.layout.stamp(spec.stage, spec.name, "built")
+    stamp.unlink(missing_ok=True)
+    assemble_view(spec)
+    destdir = stage_install(spec, key)
     if relocates(spec.stage, spec.recipe):
         _relocate(spec, destdir)
-    root = spec.layout.install_root(spec.stage, spec.recipe.get("install_root", "root"))
-    plan = plan_merge(destdir, root)
-    _log_replaced(spec, root, plan)
-    manifest = {"root": str(root), **asdict(plan)}
-    write_atomic(spec.layout.stamp(spec.stage, spec.name, "files"), json.dumps(manifest) + "\n")
-    aside = spec.layout.stamp(spec.stage, spec.name, "replaced")
-    remove_tree(aside)  # nothing names it: our old manifest was withdrawn above
-    apply_merge(plan, destdir, root, aside)
-    write_atomic(spec.layout.stamp(spec.stage, spec.name, "built"), spec.signature + "\n")
+    tree = _layer_tree(spec, destdir)
+    layer = spec.layout.layers(spec.stage, spec.name) / key
+    digest = publish(tree, layer)
+    prune(layer.parent, keep=layer)
+    write_stamp(stamp, key, digest)
 
 
-def withdraw_install(layout: Layout, stage: str, name: str) -> None:
-    """Take a component's merged files back out of its root, stamp first.
+@dataclass(frozen=True)
+class UnionSpec:
+    """A stage's tree: the union of all its components' layers, in graph order."""
 
-    A rebuild of a component rebuilds everything after it (signatures chain), so before it
-    builds, its own and its successors' earlier installs leave, latest first: the build sees
-    only what precedes it, nothing a new version no longer installs stays behind, and a file
-    of an earlier component that it had replaced comes back."""
-    manifest = layout.stamp(stage, name, "files")
-    try:
-        installed = json.loads(manifest.read_text())
-    except (OSError, ValueError):
-        return  # never merged
-    layout.stamp(stage, name, "built").unlink(missing_ok=True)
-    # manifests written before replaced files were kept aside have no "replaced"
-    plan = MergePlan(installed["files"], installed["dirs"], installed.get("replaced", []))
-    withdraw_merge(plan, Path(installed["root"]), layout.stamp(stage, name, "replaced"))
-    manifest.unlink()
+    layout: Layout
+    stage: str
+    order: tuple[str, ...]
+    replaces: tuple[tuple[str, tuple[str, ...]], ...]
+    key: BuildKey
 
 
-def _log_replaced(spec: ComponentSpec, root: Path, plan: MergePlan) -> None:
-    """Name the earlier components whose files this one replaces (musl's headers over
-    musl-headers', busybox's sh over the borrowed one, ...): intended or not, visible."""
-    if not plan.replaced:
-        return
-    owners: dict[Path, str] = {}
-    stamps = spec.layout.stamp(spec.stage, spec.name, "files").parent
-    # manifests are written in build order (a rebuild withdraws everything after it)
-    for manifest in sorted(stamps.glob("*.files"), key=lambda m: m.stat().st_mtime_ns):
-        installed = json.loads(manifest.read_text())
-        if installed["root"] == str(root):
-            owners.update({_real(root, rel): manifest.stem for rel in installed["files"]})
-    listed = [f"{rel} ({owners.get(_real(root, rel), '?')})" for rel in plan.replaced]
-    more = f" ... {len(listed) - 20} more in {stamps / spec.name}.files" if len(listed) > 20 else ""
-    with spec.layout.log(spec.stage, spec.name).open("a") as log:
-        log.write(f"merge: replaces {len(listed)} earlier file(s): {' '.join(listed[:20])}{more}\n")
+def assemble_union(spec: UnionSpec) -> None:
+    """Assemble the stage tree; its stamp (key = digest) goes first and comes last."""
+    key = current_key(spec.key, f"{spec.layout.base.name}/{spec.stage} tree")
+    stamp = spec.layout.union_stamp(spec.stage)
+    stamp.unlink(missing_ok=True)
+    layers = [Layer(n, layer_path(spec.layout, spec.stage, n)) for n in spec.order]
+    assemble(layers, spec.layout.tree(spec.stage), dict(spec.replaces))
+    write_stamp(stamp, key, key)
 
 
-def _real(root: Path, rel: str) -> Path:
-    """One spelling per file: `bin/sh` and `usr/bin/sh` are the same through bin -> usr/bin."""
-    path = root / rel
-    return Path(os.path.realpath(path.parent)) / path.name
+def assemble_view(spec: ComponentSpec) -> Path:
+    """The union of the component's dependency closure: all it sees of its stage."""
+    view = spec.layout.view(spec.stage, spec.name)
+    layers = [Layer(n, layer_path(spec.layout, spec.stage, n)) for n in spec.closure]
+    assemble(layers, view, dict(spec.replaces))
+    if spec.stage == "stage1":
+        (view / "sysroot").mkdir(exist_ok=True)
+    return view
 
 
-def stage_install(spec: ComponentSpec) -> Path:
-    """Run the recipe's configure, build and install phases; return the staged DESTDIR."""
+def _layer_tree(spec: ComponentSpec, destdir: Path) -> Path:
+    """The staged install as the layer holds it: stage1 layers are relative to the
+    toolchain prefix, so what stage1 installs into its root goes under sysroot/."""
+    if spec.stage != "stage1" or spec.recipe.get("install_root", "root") != "root":
+        return destdir
+    tree = fresh_dir(spec.work / "layer")
+    os.replace(destdir, tree / "sysroot")
+    return tree
+
+
+def stage_install(spec: ComponentSpec, key: str) -> Path:
+    """Run the plan's configure, build and install commands; return the staged DESTDIR."""
     log = spec.layout.log(spec.stage, spec.name)
     log.parent.mkdir(parents=True, exist_ok=True)
-    log.write_text(f"build {spec.label} (signature {spec.signature})\n")
-    _build_dir(spec)
+    depends = ", ".join(spec.closure) or "none"
+    log.write_text(f"build {spec.label} (key {key})\ndependencies: {depends}\n")
+    _build_dir(spec, current_key(spec.build_dir_key, spec.label))
     destdir = fresh_dir(spec.work / "destdir")
     commands = CommandRunner(spec, variables(spec), log)
     for phase in COMMAND_PHASES:
-        for argv in style_commands(spec.recipe)[phase]:
+        for argv in spec.plan["commands"][phase]:
             commands.run(argv)
     return destdir
 
@@ -186,13 +186,13 @@ def _host_env(spec: ComponentSpec) -> dict[str, str]:
     return runner.clean_env(source_date_epoch=spec.source_date_epoch, home=spec.work)
 
 
-def _build_dir(spec: ComponentSpec) -> Path:
+def _build_dir(spec: ComponentSpec, signature: str) -> Path:
     """Reuse a build dir only if it was made for exactly these sources, configure and build
     steps (resume, or a change to the install phase only), else start clean. In-tree styles
     get a pristine copy of the source tree."""
     builddir = spec.work / "build"
     marker = builddir / ".serpent-signature"
-    if marker.is_file() and marker.read_text().strip() == spec.build_dir_signature:
+    if marker.is_file() and marker.read_text().strip() == signature:
         return builddir
     remove_tree(builddir)
     src = spec.work / "src"
@@ -205,5 +205,5 @@ def _build_dir(spec: ComponentSpec) -> Path:
             env=_host_env(spec),
             log=spec.layout.log(spec.stage, spec.name),
         )
-    marker.write_text(spec.build_dir_signature + "\n")
+    marker.write_text(signature + "\n")
     return builddir

@@ -133,11 +133,23 @@ def work_paths(spec: ComponentSpec) -> dict[str, str]:
     }
 
 
+def tool_paths(spec: ComponentSpec) -> tuple[Path, Path]:
+    """(toolchain prefix, root) a host build uses: in stage1 its view is the toolchain (its
+    root the view's sysroot); later stages use the finished stage1 toolchain and build
+    against their view."""
+    view = spec.layout.view(spec.stage, spec.name)
+    if spec.stage == "stage1":
+        return view, view / "sysroot"
+    return spec.layout.toolchain, view
+
+
 def variables(spec: ComponentSpec) -> dict[str, str]:
     """The ${names} recipes and styles may use."""
-    t, lay = spec.target, spec.layout
+    t = spec.target
     chroot = in_chroot(spec.stage, spec.recipe)
     major = spec.llvm_version.split(".")[0]
+    toolchain, root = tool_paths(spec)
+    cross_files = toolchain / "share" / "serpent"
     values = {
         **work_paths(spec),
         "prefix": spec.recipe["prefix"],
@@ -149,12 +161,12 @@ def variables(spec: ComponentSpec) -> dict[str, str]:
         "llvm_backend": t.llvm_backend,
         "loader": t.loader,
         "build_triplet": t.triplet if chroot else build_triplet(),
-        "toolchain": str(lay.toolchain),
-        "sysroot": str(lay.sysroot),
-        "root": "/" if chroot else str(lay.stage_root(spec.stage)),
-        "cmake_toolchain": str(lay.cmake_toolchain),
-        "meson_cross": str(lay.meson_cross),
-        "resource_dir": str(lay.toolchain / "lib" / "clang" / major),
+        "toolchain": str(toolchain),
+        "sysroot": str(toolchain / "sysroot"),
+        "root": "/" if chroot else str(root),
+        "cmake_toolchain": str(cross_files / f"{t.triplet}.cmake"),
+        "meson_cross": str(cross_files / f"{t.triplet}.meson"),
+        "resource_dir": str(toolchain / "lib" / "clang" / major),
         "llvm_version": spec.llvm_version,
         "llvm_major": major,
         "mode": spec.mode,
@@ -198,24 +210,52 @@ def relocates(stage: str, recipe: dict[str, Any]) -> bool:
 
 
 INSTALL_FIELDS = ("pre_install", "post_install", "install_targets", "install_root")
+# Fields that say something about a recipe but do not change what its build runs.
+NOT_INPUTS = ("doc",)
 
 
-def build_inputs(
+def full_env(stage: str, recipe: dict[str, Any]) -> dict[str, str]:
+    """The complete environment of every command, in template form: what the runner adds
+    (runner.clean_env), PATH, the place's base and the recipe's own on top."""
+    extra = env_template(stage, recipe)
+    if in_chroot(stage, recipe):
+        env = runner.clean_env(source_date_epoch="${source_date_epoch}", home="/tmp", extra=extra)
+        env["PATH"] = ":".join(CHROOT_PATH)
+        return env
+    return runner.clean_env(
+        path=["${toolchain}/bin"],
+        source_date_epoch="${source_date_epoch}",
+        home="${workdir}",
+        extra=extra,
+    )
+
+
+def component_plan(
     stage: str, recipe: dict[str, Any], phases: tuple[str, ...] = COMMAND_PHASES
 ) -> dict[str, Any]:
-    """What the build executes in `phases`, in template form (no absolute paths): its
-    environment and the derived flags it references. Part of the component's signature."""
-    env = env_template(stage, recipe)
+    """What the build executes in `phases`, where, with which environment and mounts, in
+    template form (no absolute paths). Its digest is the static part of the build key."""
+    chroot = in_chroot(stage, recipe)
     commands = style_commands(recipe)
+    env = full_env(stage, recipe)
     texts = [*env.values(), *(a for p in phases for c in commands[p] for a in c)]
-    derived = CHROOT_DERIVED if in_chroot(stage, recipe) else DERIVED
-    used = {k: v for k, v in derived.items() if any(f"${{{k}}}" in t for t in texts)}
-    inputs: dict[str, Any] = {"env": env, "derived": used}
-    if in_chroot(stage, recipe):
-        inputs["path"] = CHROOT_PATH
+    derived = CHROOT_DERIVED if chroot else DERIVED
+    plan: dict[str, Any] = {
+        "place": "chroot" if chroot else "host",
+        "recipe": {k: v for k, v in recipe.items() if k not in NOT_INPUTS},
+        "commands": {p: commands[p] for p in phases},
+        "env": env,
+        "derived": {k: v for k, v in derived.items() if any(f"${{{k}}}" in t for t in texts)},
+    }
+    if chroot:
+        plan["mounts"] = [
+            {"what": "stage2", "at": STAGE2_MOUNT, "writable": False},
+            {"what": "workdir", "at": CHROOT_WORK, "writable": True},
+            {"what": "view", "at": "/", "writable": False},
+        ]
     if relocates(stage, recipe):
-        inputs["relocate"] = relocate.VERSION
-    return inputs
+        plan["relocate"] = relocate.VERSION
+    return plan
 
 
 class CommandRunner:
@@ -223,10 +263,9 @@ class CommandRunner:
 
     def __init__(self, spec: ComponentSpec, values: dict[str, str], log: Path) -> None:
         self.spec, self.values, self.log = spec, values, log
-        self.chroot = in_chroot(spec.stage, spec.recipe)
-        extra = {
-            k: " ".join(expand([v], values, spec.name))
-            for k, v in env_template(spec.stage, spec.recipe).items()
+        self.chroot = spec.in_chroot
+        self.env = {
+            k: " ".join(expand([v], values, spec.name)) for k, v in spec.plan["env"].items()
         }
         if self.chroot:
             if os.geteuid() != 0:
@@ -236,23 +275,13 @@ class CommandRunner:
                     fix="run doit as root; `doit check` lists what stage3 needs",
                 )
             ensure_binfmt(spec.target)
-            self.env = runner.clean_env(
-                source_date_epoch=spec.source_date_epoch, home=Path("/tmp"), extra=extra
-            )
-            self.env["PATH"] = ":".join(CHROOT_PATH)
             self.sandbox = Sandbox(
-                root=spec.layout.stage_root(spec.stage),
+                root=spec.layout.view(spec.stage, spec.name),
                 binds=(
                     Bind(spec.layout.stage_root("stage2"), STAGE2_MOUNT),
                     Bind(spec.work, CHROOT_WORK, writable=True),
                 ),
-            )
-        else:
-            self.env = runner.clean_env(
-                path=[spec.layout.toolchain / "bin"],
-                source_date_epoch=spec.source_date_epoch,
-                home=spec.work,
-                extra=extra,
+                readonly_root=True,
             )
 
     def run(self, argv: list[str]) -> None:
@@ -266,7 +295,7 @@ class CommandRunner:
 
 def without_install(recipe: dict[str, Any]) -> dict[str, Any]:
     """The recipe minus what only its install phase uses: what a build dir depends on."""
-    kept = {k: v for k, v in recipe.items() if k not in INSTALL_FIELDS}
+    kept = {k: v for k, v in recipe.items() if k not in (*INSTALL_FIELDS, *NOT_INPUTS)}
     if "install" in kept.get("steps", {}):
         kept["steps"] = {k: v for k, v in kept["steps"].items() if k != "install"}
     return kept

@@ -17,6 +17,7 @@ from .audit import ForbiddenStrings, audit_binary
 from .binfmt import ensure_binfmt
 from .errors import BuildError
 from .fsutil import remove_tree, write_atomic
+from .keys import BuildKey
 from .sandbox import Bind, Sandbox
 from .targets import Target
 
@@ -115,7 +116,7 @@ class CompilerCheckSpec:
     forbidden: ForbiddenStrings
     results: Path
     log: Path
-    signature: str
+    key: BuildKey  # the checked tree's digest and the check's own inputs
 
 
 def run_compiler_check(spec: CompilerCheckSpec) -> None:

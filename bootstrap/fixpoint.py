@@ -14,9 +14,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import runner
-from .build import ComponentSpec, stage_install
+from .build import ComponentSpec, assemble_view, stage_install
 from .errors import BuildError
 from .fsutil import fresh_dir, remove_tree, write_atomic
+from .keys import BuildKey, layer_path
 
 SUFFIX = "-fixpoint"
 
@@ -25,7 +26,7 @@ SUFFIX = "-fixpoint"
 class FixpointSpec:
     components: tuple[ComponentSpec, ...]  # stage3 builds whose recipe has `fixpoint`
     results: Path
-    signature: str
+    key: BuildKey  # the checked tree's digest and the check's own inputs
 
 
 def sha256(path: Path) -> str | None:
@@ -33,14 +34,19 @@ def sha256(path: Path) -> str | None:
 
 
 def rebuild(spec: ComponentSpec) -> dict[str, dict[str, str | None]]:
-    """Rebuild one component with its own output; {path: {installed, rebuilt}} hashes."""
+    """Rebuild one component with its own output; {path: {installed, rebuilt}} hashes.
+
+    The rebuild sees what the build saw plus the component's own layer, with the
+    fixpoint's `env` on top of the plan's environment."""
     fixpoint = spec.recipe["fixpoint"]
-    recipe = {
-        **spec.recipe,
-        "name": spec.name + SUFFIX,
-        "env": {**spec.recipe["env"], **fixpoint.get("env", {})},
-    }
-    again = replace(spec, recipe=recipe)
+    installed = layer_path(spec.layout, spec.stage, spec.name)
+    again = replace(
+        spec,
+        recipe={**spec.recipe, "name": spec.name + SUFFIX},
+        plan={**spec.plan, "env": {**spec.plan["env"], **fixpoint.get("env", {})}},
+        closure=(*spec.closure, spec.name),
+        replaces=(*spec.replaces, (spec.name, ())),
+    )
     source = fresh_dir(again.work) / "src"
     runner.run(
         ["cp", "-a", f"{spec.work / 'src'}/.", str(source)],
@@ -48,10 +54,10 @@ def rebuild(spec: ComponentSpec) -> dict[str, dict[str, str | None]]:
         env=runner.clean_env(source_date_epoch=spec.source_date_epoch, home=again.work),
         log=again.layout.log(again.stage, again.name),
     )
-    destdir = stage_install(again)
-    root = spec.layout.stage_root(spec.stage)
+    assemble_view(again)
+    destdir = stage_install(again, "fixpoint")
     hashes = {
-        path: {"installed": sha256(root / path), "rebuilt": sha256(destdir / path)}
+        path: {"installed": sha256(installed / path), "rebuilt": sha256(destdir / path)}
         for path in fixpoint["compare"]
     }
     remove_tree(again.work)

@@ -37,6 +37,11 @@ class Layout:
         """The tree a stage produces: the sysroot for stage1, a root fs for stage2/3."""
         return self.sysroot if stage == "stage1" else self.base / stage
 
+    def tree(self, stage: str) -> Path:
+        """Where the union of a stage's layers is assembled: stage1's toolchain prefix (its
+        root is the sysroot inside), the root fs for stage2/3."""
+        return self.toolchain if stage == "stage1" else self.base / stage
+
     def install_root(self, stage: str, kind: str) -> Path:
         """`root`: the stage's tree (the sysroot in stage1); `toolchain`: stage1's prefix."""
         return self.toolchain if kind == "toolchain" else self.stage_root(stage)
@@ -50,3 +55,16 @@ class Layout:
 
     def stamp(self, stage: str, component: str, kind: str) -> Path:
         return self.base / "stamps" / stage / f"{component}.{kind}"
+
+    def layers(self, stage: str, component: str) -> Path:
+        """Where a component's published layers live, one directory per build key."""
+        return self.base / "layers" / stage / component
+
+    def view(self, stage: str, component: str) -> Path:
+        """The union a host build compiles against: its dependencies' layers (in stage1 a
+        toolchain prefix, later a root)."""
+        return self.workdir(stage, component) / "view"
+
+    def union_stamp(self, stage: str) -> Path:
+        """Key and digest of the stage's tree, the union of all its layers."""
+        return self.base / "stamps" / stage / ".union"

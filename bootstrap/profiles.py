@@ -1,8 +1,9 @@
-"""Profiles (stages/profiles.yml): which components each stage builds, in which order."""
+"""Profiles (stages/profiles.yml): which components each stage builds, and what every
+component of a stage builds against (`base`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,15 @@ PROFILE_FIELDS: tuple[Field, ...] = (
         check=one_of(MODES),
     ),
     *(
-        Field(s, list, f"components of {s}, in build order", default=list, check=list_of(str))
+        Field(s, list, f"components of {s} (any order)", default=list, check=list_of(str))
         for s in STAGES
+    ),
+    Field(
+        "base",
+        dict,
+        "stage -> components every other component of that stage depends on (the root "
+        "layout, the libc)",
+        default=dict,
     ),
     Field("checks", list, f"checks to run: {', '.join(CHECKS)}", default=list, check=list_of(str)),
 )
@@ -36,6 +44,7 @@ class Profile:
     toolchain: str
     stages: dict[str, tuple[str, ...]]
     checks: tuple[str, ...] = ()
+    base: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def components(self, stage: str) -> tuple[str, ...]:
         return self.stages.get(stage, ())
@@ -57,6 +66,7 @@ def load_profiles(path: Path, recipes: dict[str, Recipe]) -> dict[str, Profile]:
             toolchain=entry["toolchain"],
             stages={s: tuple(entry[s]) for s in STAGES},
             checks=tuple(entry["checks"]),
+            base=_base(entry["base"], entry, where),
         )
         unknown = sorted(set(entry["checks"]) - set(CHECKS))
         if unknown:
@@ -79,3 +89,22 @@ def _check_components(names: list[str], recipes: dict[str, Recipe], where: str) 
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ConfigError(f"component(s) listed twice: {', '.join(dupes)}", where=where)
+
+
+def _base(raw: dict[str, Any], entry: dict[str, Any], where: str) -> dict[str, tuple[str, ...]]:
+    base = {}
+    for stage, names in raw.items():
+        if stage not in STAGES or not isinstance(names, list):
+            raise ConfigError(
+                f"base: '{stage}' must be a stage ({', '.join(STAGES)}) with a list of components",
+                where=where,
+            )
+        missing = [n for n in names if n not in entry[stage]]
+        if missing:
+            raise ConfigError(
+                f"base.{stage} names component(s) {stage} does not build: {', '.join(missing)}",
+                where=where,
+                fix=f"add them to {stage} or remove them from base.{stage}",
+            )
+        base[stage] = tuple(names)
+    return base

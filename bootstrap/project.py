@@ -1,16 +1,16 @@
-"""Load every data file once, validate it, and derive each component's chained signature.
+"""Load every data file once, validate it, and resolve each component into its plan.
 
-A component's build signature hashes its own inputs (source sha256, patch contents, resolved
-recipe, style version, target file, toolchain mode) together with the signature of the
-component before it, so a change re-runs that component and everything after it in its stage
-and in later stages, and nothing else (BitBake's task-hash idea, checked by doit's
-config_changed). Absolute paths, job counts and wall-clock time stay out of it.
+A component's key hashes its plan (source sha256, patch contents, resolved recipe, style
+version, expanded commands and environment in template form, mounts, target file, toolchain
+mode) with the digests of what its inputs produced: the layers of its dependency closure
+and the earlier stage's tree it uses. So a change rebuilds exactly the components whose
+inputs' bytes changed (early cutoff). Absolute paths, job counts and wall-clock time stay
+out of it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -18,10 +18,12 @@ from typing import Any
 
 from .audit import ForbiddenStrings
 from .build import ComponentSpec
-from .buildenv import build_inputs, without_install
+from .buildenv import component_plan, in_chroot, without_install
 from .config import Config
 from .errors import ConfigError
 from .fetch import cache_path
+from .graph import Node, StageGraph, stage_graph
+from .keys import BuildKey, digest
 from .layout import Layout
 from .patch import patch_digest, patch_series
 from .profiles import Profile, load_profiles
@@ -31,11 +33,6 @@ from .styles import apply_style
 from .targets import Target, load_targets, select_targets
 
 LLVM_SOURCE = "llvm-project"
-
-
-def digest(data: Any) -> str:
-    blob = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -144,59 +141,104 @@ class Project:
             {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files if f.is_file()}
         )
 
-    def components(self, target: Target) -> list[ComponentSpec]:
-        """Every component of every stage for one target, in build order, signatures chained."""
-        specs: list[ComponentSpec] = []
-        previous = digest(
-            {"mode": self.mode, "target": target.signature(), "engine": self.engine_digest}
-        )
-        for stage in STAGES:
-            names = self.profile.components(stage)
-            for i, name in enumerate(names):
-                spec = self._component(target, stage, name, previous, tuple(names[i + 1 :]))
-                specs.append(spec)
-                previous = spec.signature
-        return specs
-
-    def _component(
-        self, target: Target, stage: str, name: str, previous: str, successors: tuple[str, ...]
-    ) -> ComponentSpec:
+    def resolved(self, stage: str, name: str) -> dict[str, Any]:
+        """The recipe for this stage and mode, style defaults filled, with the stage's
+        shared dependencies (the profile's `base`, each member depending on the ones listed
+        before it) added to its own."""
         recipe = apply_style(resolve_recipe(self.recipes[name], stage, self.mode))
+        base = self.profile.base.get(stage, ())
+        shared = base[: base.index(name)] if name in base else base  # base: in listed order
+        recipe["depends"] = [*shared, *(d for d in recipe["depends"] if d not in shared)]
+        return recipe
+
+    def graph(self, stage: str) -> StageGraph:
+        if stage not in self._graphs:
+            names = self.profile.components(stage)
+            nodes = [
+                Node(
+                    name=n,
+                    depends=tuple(self.resolved(stage, n)["depends"]),
+                    replaces=tuple(self.resolved(stage, n)["replaces"]),
+                    recipe_path=self.recipes[n].path,
+                )
+                for n in names
+            ]
+            self._graphs[stage] = stage_graph(stage, nodes, lambda n: self._later(stage, n))
+        return self._graphs[stage]
+
+    @cached_property
+    def _graphs(self) -> dict[str, StageGraph]:
+        return {}
+
+    def _later(self, stage: str, name: str) -> str | None:
+        later = STAGES[STAGES.index(stage) + 1 :]
+        return next((s for s in later if name in self.profile.components(s)), None)
+
+    def components(self, target: Target) -> list[ComponentSpec]:
+        """Every component of every stage for one target, dependencies first."""
+        return [
+            self._component(target, stage, name)
+            for stage in STAGES
+            for name in self.graph(stage).order
+        ]
+
+    def _component(self, target: Target, stage: str, name: str) -> ComponentSpec:
+        recipe = self.resolved(stage, name)
         source = self.sources[recipe["source"]] if recipe.get("source") else None
         patches = tuple(patch_series(self.config.paths.patch_dir / source.name)) if source else ()
         prepare = self.prepare_signature(recipe, source, patches)
+        graph = self.graph(stage)
+        closure = graph.closure(name)
+        layout = self.layout(target)
+        inputs = tuple(
+            (f"{stage}/{dep}", layout.stamp(stage, dep, "built")) for dep in closure
+        ) + tuple((f"{s} tree", layout.union_stamp(s)) for s in self.sees(stage, recipe))
+        common = {
+            "prepare": prepare,
+            "closure": closure,
+            "target": target.signature(),
+            "mode": self.mode,
+            "llvm": self.llvm_version,
+            "engine": self.engine_digest if stage == "stage1" else None,
+        }
+        plan = component_plan(stage, recipe)
         return ComponentSpec(
             target=target,
             stage=stage,
             mode=self.mode,
             recipe=recipe,
-            layout=self.layout(target),
+            layout=layout,
             archive=cache_path(source, self.config.fetch_policy) if source else None,
             patches=patches,
             jobs=self.config.jobs,
             source_date_epoch=self.config.source_date_epoch,
             llvm_version=self.llvm_version,
             prepare_signature=prepare,
-            successors=successors,
-            signature=digest(
-                {
-                    "previous": previous,
-                    "prepare": prepare,
-                    "recipe": recipe,
-                    "inputs": build_inputs(stage, recipe),
-                    "llvm": self.llvm_version,
-                }
+            plan=plan,
+            key=BuildKey(digest({**common, "plan": plan}), inputs),
+            build_dir_key=BuildKey(
+                digest(
+                    {
+                        **common,
+                        "plan": {
+                            **component_plan(stage, recipe, ("configure", "build")),
+                            "recipe": without_install(recipe),
+                        },
+                    }
+                ),
+                inputs,
             ),
-            build_dir_signature=digest(
-                {
-                    "previous": previous,
-                    "prepare": prepare,
-                    "recipe": without_install(recipe),
-                    "inputs": build_inputs(stage, recipe, ("configure", "build")),
-                    "llvm": self.llvm_version,
-                }
-            ),
+            closure=closure,
+            replaces=tuple((n, graph.replaces[n]) for n in closure),
         )
+
+    @staticmethod
+    def sees(stage: str, recipe: dict[str, Any]) -> tuple[str, ...]:
+        """The earlier stage tree a build uses: stage1's toolchain on the host, stage2's
+        tree (at /serpent) in the chroot."""
+        if stage == "stage1":
+            return ()
+        return ("stage2",) if in_chroot(stage, recipe) else ("stage1",)
 
     @staticmethod
     def prepare_signature(

@@ -62,6 +62,19 @@ OVERRIDABLE_FIELDS: tuple[Field, ...] = (
     Field("doc", str, "one line saying what this component is"),
     Field("source", str, "name of the source in sources.yml (none for generated content)"),
     Field("style", str, f"build style: {', '.join(STYLES)}", check=one_of(STYLES)),
+    Field(
+        "depends",
+        list,
+        "components of the same stage this one builds against (their installs are all it "
+        "sees of the stage)",
+        check=list_of(str),
+    ),
+    Field(
+        "replaces",
+        list,
+        "components of the same stage whose files this one may overwrite in the stage's tree",
+        check=list_of(str),
+    ),
     Field("subtrees", list, "only extract these top-level paths of the source", check=list_of(str)),
     Field("srcdir", str, "subdirectory of the source tree to configure/build"),
     Field("out_of_tree", bool, "build in a separate build dir (style default)"),

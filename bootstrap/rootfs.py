@@ -348,7 +348,6 @@ class RootfsSpec:
     out_dir: Path
     name: str
     source_date_epoch: int
-    signature: str
 
     @property
     def tarball(self) -> Path:

@@ -52,6 +52,9 @@ class Sandbox:
     root: Path
     binds: tuple[Bind, ...] = ()
     hostname: str = "serpent"
+    # a build's view: the union of its dependencies' layers, hard links that must not be
+    # written through (only /tmp and the writable binds are)
+    readonly_root: bool = False
 
     def command(self, argv: list[str], cwd: str = "/") -> list[str]:
         """The host argv that runs `argv` (an argument list, never a shell string) inside."""
@@ -61,6 +64,7 @@ class Sandbox:
             "root": str(self.root),
             "binds": [[str(b.source), b.target, b.writable] for b in self.binds],
             "hostname": self.hostname,
+            "readonly_root": self.readonly_root,
             "cwd": cwd,
             "argv": argv,
         }
@@ -135,6 +139,10 @@ def mount_point(root: Path, inside: str) -> Path:
 def set_up(spec: dict) -> None:
     root = Path(spec["root"])
     nodev = MS_NOSUID | MS_NODEV | MS_NOEXEC
+    if spec.get("readonly_root"):
+        for point in ("/proc", "/sys", "/dev", "/tmp", *(b[1] for b in spec["binds"])):
+            mount_point(root, point)  # while the root can still be written
+        bind(root, root, writable=False)
     mount("proc", mount_point(root, "/proc"), "proc", nodev)
     mount("sysfs", mount_point(root, "/sys"), "sysfs", nodev | MS_RDONLY)
     make_dev(mount_point(root, "/dev"))

@@ -1,7 +1,9 @@
 """The doit task graph, built from a loaded Project.
 
 Per source: `fetch:<source>`. Per target x stage x component: `prepare:<arch>/<stage>/<c>`
-and `build:<arch>/<stage>/<c>`. Per target: `stage1:<arch>` ... Entry tasks (`fetch`,
+and `build:<arch>/<stage>/<c>`, which waits for its declared dependencies only (and for the
+previous stage's tree and checks). Per target x stage: `union:<arch>/<stage>`, the stage's
+tree, which the checks and the next stage use. Per target: `stage1:<arch>` ... Entry tasks (`fetch`,
 `stage1`..`stage3`, `rootfs`, `verify`, `check`, `mirror`) take the run options and depend
 only on the selected targets. Sub-tasks are built as Task objects with `subtask_of` set:
 yielded as dicts, doit would make each group depend on all of them, i.e. on every target.
@@ -20,12 +22,13 @@ from doit.tools import config_changed
 from . import actions
 from .accept import AcceptanceSpec
 from .audit import TreeAuditSpec
-from .build import ComponentSpec
+from .build import ComponentSpec, UnionSpec
 from .chrootcheck import CORE_TOOLS, CompilerCheckSpec
 from .fetch import cache_path
 from .fixpoint import FixpointSpec
+from .keys import BuildKey, StampMatches, digest
 from .options import doit_params
-from .project import Project, digest
+from .project import Project
 from .recipes import STAGES
 from .rootfs import RootfsSpec
 from .targets import Target
@@ -67,64 +70,101 @@ def fetch_tasks(project: Project) -> Iterator[TaskItem]:
 
 
 def component_tasks(project: Project) -> Iterator[TaskItem]:
-    """prepare/build per component, in order; a stage's checks gate the next stage."""
+    """prepare/build per component, after its dependencies; a stage's tree and checks gate
+    the next stage."""
     for target in project.targets.values():
         specs = project.components(target)
-        gate: list[str] = []  # the previous build and the checks of finished stages
+        gate: list[str] = []  # the previous stage's group: its tree and checks
         for stage in STAGES:
-            for spec in (s for s in specs if s.stage == stage):
+            built = [s for s in specs if s.stage == stage]
+            for spec in built:
                 yield prepare_task(spec)
-                build = build_task(spec, gate)
-                yield build
-                gate = [build.name]
-            checks = list(stage_checks(project, target, stage, specs))
+                deps = [f"build:{target.arch}/{stage}/{d}" for d in spec.recipe["depends"]]
+                yield build_task(spec, [*deps, *gate])
+            union = union_task(project, target, stage, built)
+            yield union
+            checks = list(stage_checks(project, target, stage, built, union.name))
             yield from checks
             yield subtask(
                 stage,
                 target.arch,
                 doc=f"{stage} for {target.triplet}",
                 actions=None,
-                task_dep=[*gate, *(c.name for c in checks)],
+                task_dep=[union.name, *(c.name for c in checks)],
             )
-            gate = [*gate, *(c.name for c in checks)]
-        stage3 = [s for s in specs if s.stage == "stage3"]
-        if stage3:
-            yield from rootfs_tasks(project, target, stage3[-1])
+            gate = [f"{stage}:{target.arch}"]
+        if any(s.stage == "stage3" for s in specs):
+            yield from rootfs_tasks(project, target)
+
+
+def union_key(project: Project, target: Target, stage: str) -> BuildKey:
+    """The stage tree's key: its layers' digests, in union order."""
+    graph = project.graph(stage)
+    layout = project.layout(target)
+    return BuildKey(
+        digest({"order": graph.order, "replaces": graph.replaces}),
+        tuple((f"{stage}/{n}", layout.stamp(stage, n, "built")) for n in graph.order),
+    )
+
+
+def union_task(project: Project, target: Target, stage: str, built: list[ComponentSpec]) -> Task:
+    layout = project.layout(target)
+    spec = UnionSpec(
+        layout=layout,
+        stage=stage,
+        order=project.graph(stage).order,
+        replaces=tuple(project.graph(stage).replaces.items()),
+        key=union_key(project, target, stage),
+    )
+    return subtask(
+        "union",
+        f"{target.arch}/{stage}",
+        doc=f"{target.arch}'s {stage} tree: the union of its layers",
+        actions=[(actions.union, [spec])],
+        task_dep=[f"build:{s.label}" for s in built],
+        targets=[str(layout.union_stamp(stage))],
+        uptodate=[StampMatches(layout.union_stamp(stage), spec.key, layout.tree(stage))],
+        meta={"target": target.arch, "stage": stage, "component": "union", "log": ""},
+    )
 
 
 def stage_checks(
-    project: Project, target: Target, stage: str, specs: list[ComponentSpec]
+    project: Project, target: Target, stage: str, built: list[ComponentSpec], union: str
 ) -> Iterator[Task]:
-    built = [s for s in specs if s.stage == stage]
-    if stage == "stage1" and "stage1-acceptance" in project.profile.checks:
-        yield acceptance_task(project, target, built[-1] if built else None)
-    if stage == "stage2" and "stage2-audit" in project.profile.checks and built:
-        yield tree_audit_task(project, target, built[-1])
-    if stage == "stage2" and "stage2-chroot" in project.profile.checks and built:
-        yield compiler_check_task(project, target, built[-1])
+    checks = project.profile.checks
+    if stage == "stage1" and "stage1-acceptance" in checks:
+        yield acceptance_task(project, target, union)
+    if stage == "stage2" and "stage2-audit" in checks and built:
+        yield tree_audit_task(project, target, stage, union)
+    if stage == "stage2" and "stage2-chroot" in checks and built:
+        yield compiler_check_task(project, target, stage, union)
     fixed = tuple(s for s in built if s.recipe.get("fixpoint"))
-    if stage == "stage3" and "stage3-fixpoint" in project.profile.checks and fixed:
-        yield fixpoint_task(project, target, fixed, built[-1])
+    if stage == "stage3" and "stage3-fixpoint" in checks and fixed:
+        yield fixpoint_task(project, target, fixed, union)
+
+
+def tree_key(project: Project, target: Target, stage: str, **check: Any) -> BuildKey:
+    """A check's key: its own inputs and the digest of the tree it checks."""
+    layout = project.layout(target)
+    return BuildKey(digest(check), ((f"{stage} tree", layout.union_stamp(stage)),))
 
 
 def fixpoint_task(
-    project: Project, target: Target, fixed: tuple[ComponentSpec, ...], last: ComponentSpec
+    project: Project, target: Target, fixed: tuple[ComponentSpec, ...], union: str
 ) -> Task:
     """Rebuild each `fixpoint` component with its own stage3 output; compare the bytes."""
     layout = project.layout(target)
     spec = FixpointSpec(
         components=fixed,
         results=layout.base / "reports" / "stage3-fixpoint.json",
-        signature=digest({"tree": last.signature}),
+        key=tree_key(project, target, "stage3", fixpoint=[s.plan for s in fixed]),
     )
     doc = f"rebuild {', '.join(s.name for s in fixed)} with itself; byte-identical?"
     log = layout.log("stage3", f"{fixed[0].name}-fixpoint")
-    return check_task(
-        "fixpoint", target, "stage3", doc, actions.fixpoint, spec, f"build:{last.label}", log
-    )
+    return check_task("fixpoint", target, "stage3", doc, actions.fixpoint, spec, union, log)
 
 
-def rootfs_tasks(project: Project, target: Target, last: ComponentSpec) -> Iterator[Task]:
+def rootfs_tasks(project: Project, target: Target) -> Iterator[Task]:
     """Pack the finished stage3 root, then verify the tarball from scratch."""
     layout = project.layout(target)
     out = project.config.paths.out / target.arch
@@ -133,16 +173,17 @@ def rootfs_tasks(project: Project, target: Target, last: ComponentSpec) -> Itera
         out_dir=out,
         name=f"serpent-rootfs-{target.arch}",
         source_date_epoch=project.config.source_date_epoch,
-        signature=digest({"tree": last.signature, "epoch": project.config.source_date_epoch}),
     )
+    key = tree_key(project, target, "stage3", epoch=project.config.source_date_epoch)
+    stamp = layout.stamp("rootfs", "rootfs", "packed")
     yield subtask(
         "rootfs",
         target.arch,
         doc=f"pack {target.arch}'s stage3 root into a reproducible tarball",
-        actions=[(actions.rootfs, [packed])],
+        actions=[(actions.rootfs, [packed]), (actions.stamp, [stamp, key])],
         task_dep=[f"stage3:{target.arch}"],
         targets=[str(packed.tarball), str(packed.checksum)],
-        uptodate=[config_changed(packed.signature)],
+        uptodate=[StampMatches(stamp, key, packed.tarball)],
         verbosity=2,
         meta={"target": target.arch, "stage": "rootfs", "component": "rootfs", "log": ""},
     )
@@ -182,19 +223,20 @@ def check_task(
     doc: str,
     run: Any,
     spec: Any,
-    after: str | None,
+    after: str,
     log: Path,
 ) -> Task:
-    """A check over a finished stage: results file as target, re-run when its signature
-    (the checked tree's and the check's own inputs) changes."""
+    """A check over a finished stage: results file as target, re-run when its key (the
+    checked tree's digest and the check's own inputs) changes."""
+    stamp = spec.results.with_name(f"{spec.results.name}.key")
     return subtask(
         kind,
         f"{target.arch}/{stage}",
         doc=doc,
-        actions=[(run, [spec])],
-        task_dep=[after] if after else [],
+        actions=[(run, [spec]), (actions.stamp, [stamp, spec.key])],
+        task_dep=[after],
         targets=[str(spec.results)],
-        uptodate=[config_changed(spec.signature)],
+        uptodate=[StampMatches(stamp, spec.key, spec.results)],
         meta={
             "target": target.arch,
             "stage": stage,
@@ -205,68 +247,55 @@ def check_task(
     )
 
 
-def compiler_check_task(project: Project, target: Target, last: ComponentSpec) -> Task:
+def compiler_check_task(project: Project, target: Target, stage: str, union: str) -> Task:
     """The root's shell, core tools and cc, run inside a chroot of the root."""
     layout = project.layout(target)
     spec = CompilerCheckSpec(
         target=target,
-        root=layout.stage_root(last.stage),
+        root=layout.stage_root(stage),
         forbidden=project.forbidden_strings(),
-        results=layout.base / "reports" / f"{last.stage}-chroot.json",
-        log=layout.log(last.stage, "chroot-check"),
-        signature=digest(
-            {
-                "tree": last.signature,
-                "program": project.acceptance_digest,
-                "tools": CORE_TOOLS,
-                "forbidden": project.forbidden_strings().digest_input(),
-            }
+        results=layout.base / "reports" / f"{stage}-chroot.json",
+        log=layout.log(stage, "chroot-check"),
+        key=tree_key(
+            project,
+            target,
+            stage,
+            program=project.acceptance_digest,
+            tools=CORE_TOOLS,
+            forbidden=project.forbidden_strings().digest_input(),
         ),
     )
-    doc = f"run the shell, core tools and the cc inside {target.arch}'s {last.stage}"
-    return check_task(
-        "check",
-        target,
-        last.stage,
-        doc,
-        actions.compiler_check,
-        spec,
-        f"build:{last.label}",
-        spec.log,
-    )
+    doc = f"run the shell, core tools and the cc inside {target.arch}'s {stage}"
+    return check_task("check", target, stage, doc, actions.compiler_check, spec, union, spec.log)
 
 
-def tree_audit_task(project: Project, target: Target, last: ComponentSpec) -> Task:
+def tree_audit_task(project: Project, target: Target, stage: str, union: str) -> Task:
     """Every file of the stage's tree: target ELF, musl loader, no host/build paths."""
     layout = project.layout(target)
     spec = TreeAuditSpec(
         target=target,
-        root=layout.stage_root(last.stage),
+        root=layout.stage_root(stage),
         forbidden=project.forbidden_strings(),
-        results=layout.base / "reports" / f"{last.stage}-audit.json",
-        signature=digest(
-            {"tree": last.signature, "forbidden": project.forbidden_strings().digest_input()}
-        ),
+        results=layout.base / "reports" / f"{stage}-audit.json",
+        key=tree_key(project, target, stage, forbidden=project.forbidden_strings().digest_input()),
     )
-    doc = f"audit every file of {target.arch}'s {last.stage} tree"
-    return check_task(
-        "audit", target, last.stage, doc, actions.audit, spec, f"build:{last.label}", spec.results
-    )
+    doc = f"audit every file of {target.arch}'s {stage} tree"
+    return check_task("audit", target, stage, doc, actions.audit, spec, union, spec.results)
 
 
-def acceptance_task(project: Project, target: Target, last: ComponentSpec | None) -> Task:
+def acceptance_task(project: Project, target: Target, union: str) -> Task:
     """Compile and run C/C++ test programs with the finished stage1 toolchain."""
     spec = AcceptanceSpec(
         target=target,
         layout=project.layout(target),
         forbidden=project.forbidden_strings(),
         source_date_epoch=project.config.source_date_epoch,
-        signature=digest(
-            {
-                "stage1": last.signature if last else None,
-                "programs": project.acceptance_digest,
-                "forbidden": project.forbidden_strings().digest_input(),
-            }
+        key=tree_key(
+            project,
+            target,
+            "stage1",
+            programs=project.acceptance_digest,
+            forbidden=project.forbidden_strings().digest_input(),
         ),
     )
     return check_task(
@@ -276,17 +305,15 @@ def acceptance_task(project: Project, target: Target, last: ComponentSpec | None
         f"stage1 acceptance check for {target.triplet}",
         actions.accept,
         spec,
-        f"build:{last.label}" if last else None,
+        union,
         spec.layout.log("stage1", "acceptance"),
     )
 
 
 @dataclass(frozen=True)
-class StampMatches:
-    """Up to date when the stamp holds exactly this signature. The stamp is written last,
-    after the work it vouches for, so this survives what doit's own state may not: its
-    database is saved only when doit exits, and a `kill -9` loses it. The signature hashes
-    the patch contents too, so patches need no file_dep."""
+class PreparedMatches:
+    """A prepared tree is up to date when its stamp holds exactly its prepare signature
+    (the stamp is written last, and removed before the tree is touched)."""
 
     stamp: Path
     signature: str
@@ -300,31 +327,29 @@ class StampMatches:
 
 def prepare_task(spec: ComponentSpec) -> Task:
     source = spec.recipe.get("source")
+    stamp = spec.layout.stamp(spec.stage, spec.name, "prepared")
     return subtask(
         "prepare",
         spec.label,
         doc=f"unpack and patch {spec.name} for {spec.label}",
         actions=[(actions.prepare, [spec])],
         task_dep=[f"fetch:{source}"] if source else [],
-        targets=[str(spec.layout.stamp(spec.stage, spec.name, "prepared"))],
-        uptodate=[
-            StampMatches(
-                spec.layout.stamp(spec.stage, spec.name, "prepared"), spec.prepare_signature
-            )
-        ],
+        targets=[str(stamp)],
+        uptodate=[PreparedMatches(stamp, spec.prepare_signature)],
         meta=component_meta(spec, "prepare"),
     )
 
 
 def build_task(spec: ComponentSpec, after: list[str]) -> Task:
+    stamp = spec.layout.stamp(spec.stage, spec.name, "built")
     return subtask(
         "build",
         spec.label,
         doc=spec.recipe.get("doc") or f"build {spec.name}",
         actions=[(actions.build, [spec])],
         task_dep=[f"prepare:{spec.label}", *after],
-        targets=[str(spec.layout.stamp(spec.stage, spec.name, "built"))],
-        uptodate=[StampMatches(spec.layout.stamp(spec.stage, spec.name, "built"), spec.signature)],
+        targets=[str(stamp)],
+        uptodate=[StampMatches(stamp, spec.key)],
         meta=component_meta(spec, ""),
     )
 

@@ -41,10 +41,10 @@ def test_llvm_mode_builds_llvm_from_source() -> None:
     assert "-DLLVM_TARGETS_TO_BUILD=${llvm_backend}" in toolchain.recipe["configure_args"]
 
 
-def test_modes_give_different_signatures() -> None:
+def test_modes_give_different_plans() -> None:
     host = project(profile="smoke").components(project().targets["x86_64"])
     llvm = project(profile="smoke", toolchain="llvm").components(project().targets["x86_64"])
-    assert all(h.signature != m.signature for h, m in zip(host, llvm, strict=True))
+    assert all(h.key.plan != m.key.plan for h, m in zip(host, llvm, strict=True))
 
 
 def test_every_target_gets_stage1_tasks_and_acceptance() -> None:
@@ -64,19 +64,17 @@ def test_smoke_sources() -> None:
 def test_stage2_waits_for_the_stage1_acceptance() -> None:
     tasks = {t.name: t for t in all_tasks(project(profile="smoke")) if not isinstance(t, dict)}
     first_stage2 = tasks["build:aarch64/stage2/root-layout"]
-    assert "accept:aarch64/stage1" in first_stage2.task_dep
-    assert "build:aarch64/stage1/llvm-runtimes" in first_stage2.task_dep
-    assert tasks["stage1:aarch64"].task_dep == [
-        "build:aarch64/stage1/llvm-runtimes",
-        "accept:aarch64/stage1",
-    ]
+    assert "stage1:aarch64" in first_stage2.task_dep
+    assert tasks["stage1:aarch64"].task_dep == ["union:aarch64/stage1", "accept:aarch64/stage1"]
+    assert "build:aarch64/stage1/llvm-runtimes" in tasks["union:aarch64/stage1"].task_dep
 
 
 def test_stage3_ends_in_a_verified_rootfs() -> None:
     items = list(all_tasks(project(profile="smoke")))
     tasks = {t.name: t for t in items if not isinstance(t, dict)}
     entries = {t["basename"]: t for t in items if isinstance(t, dict)}
-    assert "build:aarch64/stage3/bzip2" in tasks["fixpoint:aarch64/stage3"].task_dep
+    assert tasks["fixpoint:aarch64/stage3"].task_dep == ["union:aarch64/stage3"]
+    assert "build:aarch64/stage3/bzip2" in tasks["union:aarch64/stage3"].task_dep
     assert "fixpoint:aarch64/stage3" in tasks["stage3:aarch64"].task_dep
     assert tasks["rootfs:aarch64"].task_dep == ["stage3:aarch64"]
     assert tasks["verify:aarch64"].task_dep == ["rootfs:aarch64"]
@@ -111,16 +109,52 @@ def test_full_stage2_builds_its_native_llvm_first() -> None:
     assert llvm.recipe.get("install_root", "root") == "root"
 
 
-def test_a_later_stage2_recipe_leaves_the_llvm_signature_alone() -> None:
+def plans(p: Project) -> dict[str, str]:
+    return {c.label: c.key.plan for c in p.components(p.targets["x86_64"])}
+
+
+def test_a_recipe_change_touches_only_its_own_plan() -> None:
     p = project(profile="full", target="x86_64", toolchain="host")
-    before = {c.label: c.signature for c in p.components(p.targets["x86_64"])}
+    before = plans(p)
     python3 = p.recipes["python3"]
     args = [*python3.base["configure_args"], "--without-ensurepip"]
     p.recipes["python3"] = replace(python3, base={**python3.base, "configure_args": args})
-    after = {c.label: c.signature for c in p.components(p.targets["x86_64"])}
-    assert after["x86_64/stage2/llvm"] == before["x86_64/stage2/llvm"]
-    assert after["x86_64/stage2/python3"] != before["x86_64/stage2/python3"]
-    assert after["x86_64/stage2/cmake"] != before["x86_64/stage2/cmake"]  # what follows
+    after = plans(p)
+    assert {k for k in before if after[k] != before[k]} == {"x86_64/stage2/python3"}
+
+
+def test_a_component_is_keyed_on_its_closure_and_the_tree_it_uses() -> None:
+    p = project(profile="full", target="x86_64", toolchain="host")
+    specs = {c.label: c for c in p.components(p.targets["x86_64"])}
+    cmake = [what for what, _ in specs["x86_64/stage2/cmake"].key.inputs]
+    # what it builds against, directly or not, and stage1's toolchain; not python3, which
+    # merely came before it in the old linear chain
+    assert "stage2/llvm-runtimes" in cmake and "stage2/root-layout" in cmake
+    assert "stage1 tree" in cmake
+    assert "stage2/python3" not in cmake
+    tcc3 = project(profile="smoke", target="x86_64").components(p.targets["x86_64"])[-3]
+    assert tcc3.label == "x86_64/stage3/tcc"
+    assert [w for w, _ in tcc3.key.inputs][-1] == "stage2 tree"  # /serpent, in the chroot
+
+
+def test_doc_is_not_an_input() -> None:
+    p = project(profile="smoke", target="x86_64")
+    before = plans(p)
+    tcc = p.recipes["tcc"]
+    p.recipes["tcc"] = replace(tcc, base={**tcc.base, "doc": "another description"})
+    assert plans(p) == before
+
+
+def test_what_the_runner_adds_is_part_of_the_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bootstrap import runner
+
+    before = plans(project(profile="smoke", target="x86_64"))
+    clean_env = runner.clean_env
+    monkeypatch.setattr(
+        runner, "clean_env", lambda **kw: {**clean_env(**kw), "LC_COLLATE": "C.UTF-8"}
+    )
+    after = plans(project(profile="smoke", target="x86_64"))
+    assert all(after[k] != before[k] for k in before)
 
 
 def test_stage1_builtins_still_go_to_the_toolchain() -> None:
@@ -136,7 +170,7 @@ def test_stage1_builtins_still_go_to_the_toolchain() -> None:
 
 def check_signatures(p: Project) -> dict[str, str]:
     return {
-        t.name: t.actions[0].args[0].signature
+        t.name: t.actions[0].args[0].key.plan
         for t in all_tasks(p)
         if isinstance(t, Task) and t.name.startswith(("accept:", "check:", "audit:"))
     }
@@ -153,10 +187,10 @@ def test_checks_rerun_when_what_they_forbid_changes(monkeypatch: pytest.MonkeyPa
 
 def test_an_audit_allowance_reruns_the_audit_and_no_build() -> None:
     p = project(profile="full", target="x86_64", toolchain="host")
-    builds = {c.label: c.signature for c in p.components(p.targets["x86_64"])}
+    builds = plans(p)
     audits = check_signatures(p)
     llvm = p.recipes["llvm"]
     assert "usr/bin/clang-*" in llvm.host_markers_allowed  # clang's GCC search list
     p.recipes["llvm"] = replace(llvm, host_markers_allowed={"usr/bin/lld": "test"})
-    assert {c.label: c.signature for c in p.components(p.targets["x86_64"])} == builds
+    assert plans(p) == builds
     assert check_signatures(p)["audit:x86_64/stage2"] != audits["audit:x86_64/stage2"]

@@ -31,6 +31,8 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "env": {},
     "subtrees": [],
     "srcdir": "",
+    "depends": [],
+    "replaces": [],
 }
 
 
