@@ -43,6 +43,7 @@ class ComponentSpec:
     recipe: dict[str, Any]  # resolved, style defaults filled
     layout: Layout
     archive: Path | None
+    archive_sha256: str | None  # the pin
     patches: tuple[Path, ...]
     jobs: int
     source_date_epoch: int
@@ -73,6 +74,8 @@ def prepare_component(spec: ComponentSpec) -> None:
     log = spec.layout.log(spec.stage, spec.name, "prepare")
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text(f"prepare {spec.label}\n")
+    stamp = spec.layout.stamp(spec.stage, spec.name, "prepared")
+    stamp.unlink(missing_ok=True)  # it vouches for src, which goes now
     remove_tree(src)
     staging = spec.work / ".src.tmp"
     remove_tree(staging)
@@ -80,18 +83,17 @@ def prepare_component(spec: ComponentSpec) -> None:
         if spec.archive is None:
             staging.mkdir(parents=True)
         else:
-            unpack(spec.archive, staging, spec.recipe["subtrees"])
+            unpack(spec.archive, staging, spec.recipe["subtrees"], spec.archive_sha256)
         with log.open("a") as fh:
-            apply_patches(staging, spec.patches, fh)
+            source = spec.archive.name if spec.archive else spec.name
+            apply_patches(staging, spec.patches, fh, source=source)
         for argv in spec.recipe.get("post_patch", []):
             runner.run(argv, cwd=staging, env=_host_env(spec), log=log)
     except BaseException:
         remove_tree(staging)
         raise
     staging.rename(src)
-    write_atomic(
-        spec.layout.stamp(spec.stage, spec.name, "prepared"), spec.prepare_signature + "\n"
-    )
+    write_atomic(stamp, spec.prepare_signature + "\n")
 
 
 def build_component(spec: ComponentSpec) -> None:
@@ -107,10 +109,10 @@ def build_component(spec: ComponentSpec) -> None:
     root = spec.layout.install_root(spec.stage, spec.recipe.get("install_root", "root"))
     plan = plan_merge(destdir, root)
     _log_replaced(spec, root, plan)
-    manifest = {"root": str(root), **asdict(plan)}
-    write_atomic(spec.layout.stamp(spec.stage, spec.name, "files"), json.dumps(manifest) + "\n")
     aside = spec.layout.stamp(spec.stage, spec.name, "replaced")
     remove_tree(aside)  # nothing names it: our old manifest was withdrawn above
+    manifest = {"root": str(root), **asdict(plan)}
+    write_atomic(spec.layout.stamp(spec.stage, spec.name, "files"), json.dumps(manifest) + "\n")
     apply_merge(plan, destdir, root, aside)
     write_atomic(spec.layout.stamp(spec.stage, spec.name, "built"), spec.signature + "\n")
 
@@ -194,6 +196,7 @@ def _build_dir(spec: ComponentSpec) -> Path:
     marker = builddir / ".serpent-signature"
     if marker.is_file() and marker.read_text().strip() == spec.build_dir_signature:
         return builddir
+    marker.unlink(missing_ok=True)  # first: a removal cut short must not be reused
     remove_tree(builddir)
     src = spec.work / "src"
     if spec.recipe["out_of_tree"]:

@@ -58,6 +58,7 @@ class Project:
             profiles=load_profiles(paths.profiles_file, recipes),
         )
         project._check_recipe_sources()
+        project.patches  # noqa: B018 - a broken series is an error before any task runs
         return project
 
     def _check_recipe_sources(self) -> None:
@@ -75,6 +76,12 @@ class Project:
                         where=str(recipe.path),
                         fix=f"known sources: {', '.join(sorted(self.sources))}",
                     )
+
+    @cached_property
+    def patches(self) -> dict[str, tuple[Path, ...]]:
+        """Each source's patch series (patches/<source>/)."""
+        patch_dir = self.config.paths.patch_dir
+        return {name: tuple(patch_series(patch_dir / name)) for name in self.sources}
 
     # -- the selection ---------------------------------------------------------------------
     @cached_property
@@ -163,7 +170,7 @@ class Project:
     ) -> ComponentSpec:
         recipe = apply_style(resolve_recipe(self.recipes[name], stage, self.mode))
         source = self.sources[recipe["source"]] if recipe.get("source") else None
-        patches = tuple(patch_series(self.config.paths.patch_dir / source.name)) if source else ()
+        patches = self.patches[source.name] if source else ()
         prepare = self.prepare_signature(recipe, source, patches)
         return ComponentSpec(
             target=target,
@@ -172,6 +179,7 @@ class Project:
             recipe=recipe,
             layout=self.layout(target),
             archive=cache_path(source, self.config.fetch_policy) if source else None,
+            archive_sha256=source.sha256 if source else None,
             patches=patches,
             jobs=self.config.jobs,
             source_date_epoch=self.config.source_date_epoch,
