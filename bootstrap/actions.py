@@ -89,10 +89,12 @@ def verify(spec: VerifySpec) -> None:
 
 
 @reported
-def preflight(config: Config, arches: list[str], mode: str, llvm_major: str) -> None:
+def preflight(
+    config: Config, arches: list[str], mode: str, llvm_major: str, root_tasks: list[str]
+) -> None:
     from .preflight import run_preflight
 
-    run_preflight(config, arches, mode, llvm_major)
+    run_preflight(config, arches, mode, llvm_major, root_tasks)
 
 
 @reported

@@ -21,10 +21,12 @@ from . import actions
 from .accept import AcceptanceSpec
 from .audit import TreeAuditSpec
 from .build import ComponentSpec
+from .buildenv import in_chroot
 from .chrootcheck import CORE_TOOLS, CompilerCheckSpec
 from .fetch import cache_path
 from .fixpoint import FixpointSpec
 from .options import doit_params
+from .preflight import tasks_needing_root
 from .project import Project, digest
 from .recipes import STAGES
 from .rootfs import RootfsSpec
@@ -32,6 +34,10 @@ from .targets import Target
 from .verify import VerifySpec
 
 TaskItem = dict[str, Any] | Task
+
+# In a task's meta: why it needs root. The runtime (`preflight.refusing_reporter`) and
+# `doit check` read this one mark, so they agree on what needs root.
+NEEDS_ROOT = {"needs_root": "runs in a chroot (mount namespaces, chroot)"}
 
 
 def subtask(group: str, name: str, **fields: Any) -> Task:
@@ -120,7 +126,15 @@ def fixpoint_task(
     doc = f"rebuild {', '.join(s.name for s in fixed)} with itself; byte-identical?"
     log = layout.log("stage3", f"{fixed[0].name}-fixpoint")
     return check_task(
-        "fixpoint", target, "stage3", doc, actions.fixpoint, spec, f"build:{last.label}", log
+        "fixpoint",
+        target,
+        "stage3",
+        doc,
+        actions.fixpoint,
+        spec,
+        f"build:{last.label}",
+        log,
+        needs_root=any(in_chroot(s.stage, s.recipe) for s in fixed),
     )
 
 
@@ -171,6 +185,7 @@ def rootfs_tasks(project: Project, target: Target, last: ComponentSpec) -> Itera
             "stage": "rootfs",
             "component": "verify",
             "log": str(check.log),
+            **NEEDS_ROOT,
         },
     )
 
@@ -184,6 +199,7 @@ def check_task(
     spec: Any,
     after: str | None,
     log: Path,
+    needs_root: bool = False,
 ) -> Task:
     """A check over a finished stage: results file as target, re-run when its signature
     (the checked tree's and the check's own inputs) changes."""
@@ -201,6 +217,7 @@ def check_task(
             "component": kind,
             "log": str(log),
             "results": str(spec.results),
+            **(NEEDS_ROOT if needs_root else {}),
         },
     )
 
@@ -233,6 +250,7 @@ def compiler_check_task(project: Project, target: Target, last: ComponentSpec) -
         spec,
         f"build:{last.label}",
         spec.log,
+        needs_root=True,
     )
 
 
@@ -325,7 +343,10 @@ def build_task(spec: ComponentSpec, after: list[str]) -> Task:
         task_dep=[f"prepare:{spec.label}", *after],
         targets=[str(spec.layout.stamp(spec.stage, spec.name, "built"))],
         uptodate=[StampMatches(spec.layout.stamp(spec.stage, spec.name, "built"), spec.signature)],
-        meta=component_meta(spec, ""),
+        meta={
+            **component_meta(spec, ""),
+            **(NEEDS_ROOT if in_chroot(spec.stage, spec.recipe) else {}),
+        },
     )
 
 
@@ -339,7 +360,8 @@ def component_meta(spec: ComponentSpec, kind: str) -> dict[str, str]:
     }
 
 
-def entry_tasks(project: Project) -> Iterator[TaskItem]:
+def entry_tasks(project: Project, root_tasks: list[str]) -> Iterator[TaskItem]:
+    """`root_tasks`: the selected targets' tasks that need root (for `check`)."""
     arches = [t.arch for t in project.selected_targets]
     profile = project.profile.name
     checked = "stage1-acceptance" in project.profile.checks
@@ -373,7 +395,13 @@ def entry_tasks(project: Project) -> Iterator[TaskItem]:
         actions=[
             (
                 actions.preflight,
-                [project.config, arches, project.mode, project.llvm_version.split(".")[0]],
+                [
+                    project.config,
+                    arches,
+                    project.mode,
+                    project.llvm_version.split(".")[0],
+                    root_tasks,
+                ],
             )
         ],
         verbosity=2,
@@ -388,6 +416,8 @@ def entry_tasks(project: Project) -> Iterator[TaskItem]:
 
 
 def all_tasks(project: Project) -> Iterator[TaskItem]:
-    yield from fetch_tasks(project)
-    yield from component_tasks(project)
-    yield from entry_tasks(project)
+    graph = [*fetch_tasks(project), *component_tasks(project)]
+    arches = {t.arch for t in project.selected_targets}
+    selected = [t for t in graph if isinstance(t, Task) and (t.meta or {}).get("target") in arches]
+    yield from graph
+    yield from entry_tasks(project, tasks_needing_root(selected))

@@ -17,11 +17,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 DOIT = [str(REPO / ".venv" / "bin" / "doit"), "stage3", "--profile", "smoke"]
+# Where the run keeps its state and outputs, as bootstrap.config.Paths decides.
+BUILD = Path(os.environ.get("SERPENT_BUILD_DIR") or REPO / "build")
+OUT = REPO / "out" if BUILD.resolve() == (REPO / "build").resolve() else BUILD / "out"
 KILL_AFTER = "tcc"  # kill once this component's stamp exists and the next one runs
 
 
 def sha256_of(arch: str) -> str:
-    return (REPO / "out" / arch / f"serpent-rootfs-{arch}.tar.xz.sha256").read_text().split()[0]
+    return (OUT / arch / f"serpent-rootfs-{arch}.tar.xz.sha256").read_text().split()[0]
 
 
 def inside(root: Path) -> list[str]:
@@ -42,12 +45,12 @@ def fail(message: str) -> None:
 
 
 def main(arch: str) -> None:
-    base = REPO / "build" / arch
+    base = BUILD / arch
     first = sha256_of(arch)
     for path in (base / "stage3", base / "work" / "stage3", base / "stamps" / "stage3"):
         shutil.rmtree(path, ignore_errors=True)
-    shutil.rmtree(REPO / "out" / arch)
-    log = (REPO / "build" / f"kill-resume-{arch}.log").open("w")
+    shutil.rmtree(OUT / arch)
+    log = (BUILD / f"kill-resume-{arch}.log").open("w")
     doit = subprocess.Popen([*DOIT, "--target", arch], cwd=REPO, stdout=log, stderr=log)
     stamp = base / "stamps" / "stage3" / f"{KILL_AFTER}.built"
     while not stamp.exists():
@@ -66,7 +69,7 @@ def main(arch: str) -> None:
     if leaked := [line for line in mounts.splitlines() if str(base) in line]:
         fail("mounts left behind:\n" + "\n".join(leaked))
     subprocess.run([*DOIT, "--target", arch], cwd=REPO, check=True)
-    report = json.loads((REPO / "build" / "reports" / "latest.json").read_text())
+    report = json.loads((BUILD / "reports" / "latest.json").read_text())
     status = report["tasks"][f"build:{arch}/stage3/{KILL_AFTER}"]["status"]
     if status != "up-to-date":
         fail(f"build:{arch}/stage3/{KILL_AFTER} was redone after the kill ({status})")
