@@ -15,6 +15,7 @@ from typing import Any
 
 from . import runner
 from .buildenv import CommandRunner, relocates, variables
+from .fetch import verify_cached
 from .fsutil import (
     MergePlan,
     apply_merge,
@@ -83,6 +84,7 @@ def prepare_component(spec: ComponentSpec) -> None:
         if spec.archive is None:
             staging.mkdir(parents=True)
         else:
+            verify_cached(spec.archive)  # its bytes may have changed since the fetch
             unpack(spec.archive, staging, spec.recipe["subtrees"], spec.archive_sha256)
         with log.open("a") as fh:
             source = spec.archive.name if spec.archive else spec.name

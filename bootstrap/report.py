@@ -2,8 +2,10 @@
 
 Build output never passes through here (each build writes its own log file); the reporter
 only sees task events, plus what `progress.Watcher` reads from running tasks' logs. The
-JSON report (per task: status, duration, log) is what nightly jobs read:
-build/reports/latest.json, plus one timestamped copy per run.
+JSON report (per task: status, duration, log, and `warnings` when the task returned some as
+its doit values) is what nightly jobs read: build/reports/latest.json, plus one timestamped
+copy per run. Warnings are printed when the task ends and again above the verdict (a long
+build's output would have scrolled them away).
 """
 
 from __future__ import annotations
@@ -40,6 +42,12 @@ def _closure(tasks: dict[str, Any], selected: list[str]) -> list[str]:
         task = tasks[name]
         stack.extend([*task.task_dep, *task.setup_tasks])
     return list(seen)
+
+
+def _task_warnings(task: Any) -> list[str]:
+    """What a task that just ran returned as `{"warnings": [...]}` (its doit values)."""
+    found = (getattr(task, "values", None) or {}).get("warnings")
+    return [str(w) for w in found] if isinstance(found, list) else []
 
 
 def _load_results(path: str | None) -> Any:
@@ -98,10 +106,10 @@ class BootstrapReporter:
             self.bar.set_description_str(task.name[-40:], refresh=True)
 
     def add_success(self, task: Any) -> None:
-        self._record(task, "ok")
+        self._record(task, "ok", warnings=_task_warnings(task))
 
     def add_failure(self, task: Any, fail: Any) -> None:
-        self._record(task, "failed", fail.get_msg())
+        self._record(task, "failed", fail.get_msg(), _task_warnings(task))
         self.failures.append((task, fail))
 
     def skip_uptodate(self, task: Any) -> None:
@@ -136,6 +144,9 @@ class BootstrapReporter:
             self._print_failure(task, fail)
         for msg in self.errors:
             self.out.write(f"{RULE}\ndoit: {msg}\n")
+        for name, entry in self.results.items():
+            for warning in entry.get("warnings", ()):
+                self.out.write(f"warning: {name}: {warning}\n")
         counts = self._counts()
         summary = ", ".join(f"{n} {status}" for status, n in counts.items())
         verdict = (
@@ -161,7 +172,9 @@ class BootstrapReporter:
         if self.bar is not None and not self.bar.disable:
             self.bar.set_description_str(text[-60:], refresh=True)
 
-    def _record(self, task: Any, status: str, message: str = "") -> None:
+    def _record(
+        self, task: Any, status: str, message: str = "", warnings: list[str] | None = None
+    ) -> None:
         if not task.actions:
             return
         if self.watcher:
@@ -175,6 +188,10 @@ class BootstrapReporter:
         }
         if message:
             entry["message"] = message
+        if warnings:
+            entry["warnings"] = warnings
+            for warning in warnings:
+                self._say(f"warning: {task.name}: {warning}")
         if results := _load_results(entry.get("results")):
             entry["results"] = results
         self.results[task.name] = entry
