@@ -8,24 +8,39 @@ doit help stage3                            every option
 import signal
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from bootstrap.config import Config
 from bootstrap.errors import BootstrapError
-from bootstrap.lock import lock_build_dir, writes_state
+from bootstrap.lock import lock_build_dir, make_build_dir, writes_state
 from bootstrap.options import selection_from_argv
+from bootstrap.preflight import refusing_reporter
 from bootstrap.project import Project
 from bootstrap.report import reporter_class
 from bootstrap.tasks import all_tasks
 
 REPO = Path(__file__).resolve().parent
-CONFIG = Config.create(REPO, selection_from_argv(sys.argv[1:]))
+
+
+def _fail(err: BootstrapError) -> NoReturn:
+    sys.exit(f"error: {err.render()}")
+
+
+try:
+    CONFIG = Config.create(REPO, selection_from_argv(sys.argv[1:]))
+except BootstrapError as err:
+    _fail(err)
 
 DOIT_CONFIG = {
     "default_tasks": ["stage3"],
     "dep_file": str(CONFIG.paths.build / ".doit.db"),
     "backend": "sqlite3",
-    "reporter": reporter_class(CONFIG.paths.report_dir),
+    # refuses, before any task runs, a selection that needs root when not root
+    "reporter": refusing_reporter(reporter_class(CONFIG.paths.report_dir)),
     "verbosity": 0,
+    # independent components build side by side (`--builds`, one per core by default)
+    "num_process": CONFIG.builds,
+    "par_type": "process",
 }
 
 
@@ -47,18 +62,18 @@ def _report_interrupt(kind, value, tb):
 
 signal.signal(signal.SIGTERM, _interrupt)
 sys.excepthook = _report_interrupt
-CONFIG.paths.build.mkdir(parents=True, exist_ok=True)
-if writes_state(sys.argv[1:]):
-    try:
+try:
+    make_build_dir(CONFIG.paths.build)
+    if writes_state(sys.argv[1:]):
         _LOCK = lock_build_dir(CONFIG.paths.build)
-    except BootstrapError as err:
-        sys.exit(f"error: {err.render()}")
+except BootstrapError as err:
+    _fail(err)
 
 
 def task_bootstrap():
     try:
-        project = Project.load(CONFIG)
-        project.selected_targets  # noqa: B018 - validate --target before any task runs
+        # the whole graph up front: a bad --target or --profile is an error, not a traceback
+        tasks = list(all_tasks(Project.load(CONFIG)))
     except BootstrapError as err:
-        sys.exit(f"error: {err.render()}")
-    yield from all_tasks(project)
+        _fail(err)
+    yield from tasks

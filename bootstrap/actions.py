@@ -1,7 +1,8 @@
 """doit action functions. Module-level so doit can pickle them for `-n N` worker processes.
 
 Each turns a user-fixable BootstrapError into a TaskFailed carrying the readable message,
-instead of a Python traceback.
+instead of a Python traceback. A dict an action returns becomes the task's doit values:
+`{"warnings": [...]}` goes into the run report.
 """
 
 from __future__ import annotations
@@ -15,11 +16,19 @@ from doit.exceptions import TaskFailed
 
 from .accept import AcceptanceSpec, run_acceptance
 from .audit import TreeAuditSpec, audit_tree
-from .build import ComponentSpec, UnionSpec, assemble_union, build_component, prepare_component
+from .build import (
+    ComponentSpec,
+    SourceTree,
+    UnionSpec,
+    assemble_union,
+    build_component,
+    prepare_component,
+    prepare_source_tree,
+)
 from .chrootcheck import CompilerCheckSpec, run_compiler_check
 from .config import Config
 from .errors import BootstrapError, FetchError
-from .fetch import FetchPolicy, fetch_all, fetch_source
+from .fetch import FetchPolicy, collecting, fetch_all, fetch_source
 from .fixpoint import FixpointSpec, run_fixpoint
 from .keys import BuildKey, current_key, write_stamp
 from .rootfs import RootfsSpec, pack_stage_root
@@ -29,25 +38,39 @@ from .verify import VerifySpec, run_verify
 
 def reported(func: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(func)
-    def wrapper(*args: Any) -> TaskFailed | None:
+    def wrapper(*args: Any) -> TaskFailed | dict[str, Any] | None:
         try:
-            func(*args)
+            return func(*args)
         except BootstrapError as err:
             return TaskFailed(err.render())
-        return None
 
     return wrapper
 
 
-@reported
-def fetch_one(source: Source, policy: FetchPolicy) -> None:
-    fetch_source(source, policy)
+def _warnings(found: list[str]) -> dict[str, Any] | None:
+    return {"warnings": found} if found else None
 
 
 @reported
-def fetch_selected(sources: Sequence[Source], policy: FetchPolicy, jobs: int) -> None:
-    fetch_all(sources, policy, jobs=max(2, min(jobs, 6)))
+def fetch_one(source: Source, policy: FetchPolicy) -> dict[str, Any] | None:
+    found: list[str] = []
+    fetch_source(source, policy, warn=collecting(found))
+    return _warnings(found)
+
+
+@reported
+def fetch_selected(
+    sources: Sequence[Source], policy: FetchPolicy, jobs: int
+) -> dict[str, Any] | None:
+    found: list[str] = []
+    fetch_all(sources, policy, jobs=max(2, min(jobs, 6)), warn=collecting(found))
     print(f"{len(sources)} source(s) present and verified in {policy.cache_dir}")
+    return _warnings(found)
+
+
+@reported
+def prepare_tree(tree: SourceTree) -> None:
+    prepare_source_tree(tree)
 
 
 @reported
@@ -103,10 +126,12 @@ def verify(spec: VerifySpec) -> None:
 
 
 @reported
-def preflight(config: Config, arches: list[str], mode: str, llvm_major: str) -> None:
+def preflight(
+    config: Config, arches: list[str], mode: str, llvm_major: str, root_tasks: list[str]
+) -> None:
     from .preflight import run_preflight
 
-    run_preflight(config, arches, mode, llvm_major)
+    run_preflight(config, arches, mode, llvm_major, root_tasks)
 
 
 @reported

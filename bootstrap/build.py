@@ -15,6 +15,8 @@ from typing import Any
 
 from . import runner
 from .buildenv import CommandRunner, relocates, variables
+from .errors import BuildError
+from .fetch import verify_cached
 from .fsutil import fresh_dir, remove_tree, write_atomic
 from .keys import BuildKey, current_key, layer_path, write_stamp
 from .layers import Layer, assemble, prune, publish
@@ -24,6 +26,25 @@ from .recipes import COMMAND_PHASES
 from .relocate import build_path_rewrites, relocate_staged_install
 from .targets import Target
 from .unpack import unpack
+
+
+@dataclass(frozen=True)
+class SourceTree:
+    """An unpacked and patched source tree, identified by its prepare inputs."""
+
+    label: str  # the archive (or component) it comes from, for messages
+    archive: Path | None
+    archive_sha256: str | None  # the pin
+    subtrees: tuple[str, ...]
+    patches: tuple[Path, ...]
+    post_patch: tuple[tuple[str, ...], ...]
+    signature: str
+    root: Path  # build/prepared/<signature>
+    source_date_epoch: int
+
+    @property
+    def log(self) -> Path:
+        return self.root.with_name(f"{self.root.name}.log")
 
 
 @dataclass(frozen=True)
@@ -37,9 +58,9 @@ class ComponentSpec:
     mode: str
     recipe: dict[str, Any]  # resolved, style defaults filled
     layout: Layout
-    archive: Path | None
-    patches: tuple[Path, ...]
+    tree: SourceTree  # its prepared source, shared with every component that has the same
     jobs: int
+    load: int  # no new make/ninja job while the load average is above this
     source_date_epoch: int
     llvm_version: str
     prepare_signature: str
@@ -70,31 +91,49 @@ class ComponentSpec:
         return self.plan["place"] == "chroot"
 
 
-def prepare_component(spec: ComponentSpec) -> None:
-    """Fresh unpack + patches into work/src; never leaves a half-patched tree behind."""
-    src = spec.work / "src"
-    log = spec.layout.log(spec.stage, spec.name, "prepare")
-    log.parent.mkdir(parents=True, exist_ok=True)
-    log.write_text(f"prepare {spec.label}\n")
-    remove_tree(src)
-    staging = spec.work / ".src.tmp"
+def prepare_source_tree(tree: SourceTree) -> None:
+    """Unpack + patch (+ post_patch) once into build/prepared/<signature>, renamed into
+    place when complete; every stage and target whose prepare inputs are the same uses it."""
+    if tree.root.is_dir():
+        return
+    tree.log.parent.mkdir(parents=True, exist_ok=True)
+    tree.log.write_text(f"prepare {tree.label}\n")
+    staging = tree.root.with_name(f".{tree.root.name}.tmp")
     remove_tree(staging)
     try:
-        if spec.archive is None:
+        if tree.archive is None:
             staging.mkdir(parents=True)
         else:
-            unpack(spec.archive, staging, spec.recipe["subtrees"])
-        with log.open("a") as fh:
-            apply_patches(staging, spec.patches, fh)
-        for argv in spec.recipe.get("post_patch", []):
-            runner.run(argv, cwd=staging, env=_host_env(spec), log=log)
+            verify_cached(tree.archive)  # its bytes may have changed since the fetch
+            unpack(tree.archive, staging, tree.subtrees, tree.archive_sha256)
+        with tree.log.open("a") as fh:
+            apply_patches(staging, tree.patches, fh, source=tree.label)
+        env = runner.clean_env(source_date_epoch=tree.source_date_epoch, home=staging)
+        for argv in tree.post_patch:
+            runner.run(list(argv), cwd=staging, env=env, log=tree.log)
     except BaseException:
         remove_tree(staging)
         raise
+    staging.rename(tree.root)
+
+
+def prepare_component(spec: ComponentSpec) -> None:
+    """The shared prepared tree, hard-linked into work/src: the component's own view of it
+    (nothing copied; a build that replaces a source file breaks only its own link)."""
+    src = spec.work / "src"
+    stamp = spec.layout.stamp(spec.stage, spec.name, "prepared")
+    stamp.unlink(missing_ok=True)  # it vouches for src, which goes now
+    remove_tree(src)
+    staging = spec.work / ".src.tmp"
+    remove_tree(staging)
+    if not spec.tree.root.is_dir():
+        raise BuildError(
+            f"{spec.label}: its prepared source {spec.tree.root} is missing",
+            fix="run through the stage task (e.g. `doit stage2`), which prepares it first",
+        )
+    assemble([Layer(spec.tree.label, spec.tree.root)], staging, {})
     staging.rename(src)
-    write_atomic(
-        spec.layout.stamp(spec.stage, spec.name, "prepared"), spec.prepare_signature + "\n"
-    )
+    write_atomic(stamp, spec.prepare_signature + "\n")
 
 
 def build_component(spec: ComponentSpec) -> None:
@@ -194,6 +233,7 @@ def _build_dir(spec: ComponentSpec, signature: str) -> Path:
     marker = builddir / ".serpent-signature"
     if marker.is_file() and marker.read_text().strip() == signature:
         return builddir
+    marker.unlink(missing_ok=True)  # first: a removal cut short must not be reused
     remove_tree(builddir)
     src = spec.work / "src"
     if spec.recipe["out_of_tree"]:

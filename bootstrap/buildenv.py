@@ -55,7 +55,8 @@ COMMON_ENV = {
     "CFLAGS": "${cflags}",
     "CXXFLAGS": "${cxxflags}",
     "LDFLAGS": "${ldflags}",
-    "MAKEFLAGS": "",
+    # builds run side by side: no new job while the machine is busy (-j stays per build)
+    "MAKEFLAGS": "-l${load}",
 }
 
 # The environment of every host build command, before expansion; a recipe's `env` wins.
@@ -133,6 +134,19 @@ def work_paths(spec: ComponentSpec) -> dict[str, str]:
     }
 
 
+GIB_PER_LINK = 4  # what one LLVM link (clang, lld) may take, with headroom
+
+
+def link_jobs(jobs: int) -> int:
+    """How many big links may run at once: as many as the available memory allows."""
+    try:
+        meminfo = Path("/proc/meminfo").read_text()
+        kib = int(next(ln.split()[1] for ln in meminfo.splitlines() if ln.startswith("MemAvail")))
+    except (OSError, StopIteration, ValueError):
+        return 1
+    return max(1, min(jobs, kib // (GIB_PER_LINK << 20)))
+
+
 def tool_paths(spec: ComponentSpec) -> tuple[Path, Path]:
     """(toolchain prefix, root) a host build uses: in stage1 its view is the toolchain (its
     root the view's sysroot); later stages use the finished stage1 toolchain and build
@@ -154,6 +168,8 @@ def variables(spec: ComponentSpec) -> dict[str, str]:
         **work_paths(spec),
         "prefix": spec.recipe["prefix"],
         "jobs": str(spec.jobs),
+        "load": str(spec.load),
+        "link_jobs": str(link_jobs(spec.jobs)),
         "triplet": t.triplet,
         "arch": t.arch,
         "musl_arch": t.musl_arch,

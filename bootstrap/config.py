@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import BootstrapError
 from .fetch import FetchPolicy
 from .options import Selection
 
@@ -21,9 +23,13 @@ class Paths:
     out: Path
 
     @classmethod
-    def under(cls, repo: Path) -> Paths:
-        build = Path(os.environ.get("SERPENT_BUILD_DIR") or repo / "build")
-        return cls(repo=repo, build=build, downloads=repo / "downloads", out=repo / "out")
+    def under(cls, repo: Path, environ: Mapping[str, str] = os.environ) -> Paths:
+        """The default build dir keeps its outputs in ./out; any other build dir keeps them
+        in <build dir>/out, so runs with different build dirs never share outputs."""
+        default = repo / "build"
+        build = Path(environ.get("SERPENT_BUILD_DIR") or default)
+        out = repo / "out" if _same_dir(build, default) else build / "out"
+        return cls(repo=repo, build=build, downloads=repo / "downloads", out=out)
 
     @property
     def sources_file(self) -> Path:
@@ -59,6 +65,8 @@ class Config:
     paths: Paths
     selection: Selection
     jobs: int
+    builds: int  # components built at the same time
+    load: int  # make/ninja start no new job while the load average is above this
     source_date_epoch: int
     mirror_dirs: tuple[Path, ...]
     mirror_override: Path | None  # written by `doit mirror`, applied when present
@@ -71,7 +79,9 @@ class Config:
             paths=paths,
             selection=selection,
             jobs=selection.jobs or os.cpu_count() or 1,
-            source_date_epoch=int(os.environ.get("SOURCE_DATE_EPOCH") or DEFAULT_SOURCE_DATE_EPOCH),
+            builds=selection.builds or os.cpu_count() or 1,
+            load=os.cpu_count() or 1,
+            source_date_epoch=_source_date_epoch(os.environ),
             mirror_dirs=_mirror_dirs(selection, paths),
             mirror_override=_mirror_override(paths),
             explicit_overrides=tuple(
@@ -91,6 +101,21 @@ class Config:
             mirror_dirs=self.mirror_dirs,
             offline=self.selection.offline,
         )
+
+
+def _same_dir(a: Path, b: Path) -> bool:
+    return a.resolve() == b.resolve()
+
+
+def _source_date_epoch(environ: Mapping[str, str]) -> int:
+    raw = environ.get("SOURCE_DATE_EPOCH") or str(DEFAULT_SOURCE_DATE_EPOCH)
+    if not raw.isdigit():
+        raise BootstrapError(
+            f"{raw!r} is not a Unix timestamp",
+            where="SOURCE_DATE_EPOCH",
+            fix="set it to a whole number of seconds since 1970, or unset it",
+        )
+    return int(raw)
 
 
 def _mirror_dirs(selection: Selection, paths: Paths) -> tuple[Path, ...]:

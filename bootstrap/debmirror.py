@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from .errors import BootstrapError, FetchError
-from .sources import Source, load_sources
+from .sources import Source, file_name_problem, load_sources
 
 REPO = Path(__file__).resolve().parent.parent
 DEB_SRC_FILE = "serpent-deb-src.sources"
@@ -178,7 +178,8 @@ def _already(src: Source, mirror_dir: Path, override: dict[str, Any] | None) -> 
         return f"{src.file} (pinned sha256)"
     over = override or {}
     name = str(over.get("url", "")).removeprefix("debian:")
-    same = name and "sha256" in over and str(over.get("version")) == src.version
+    plain = bool(name) and file_name_problem(name) is None  # only files in the mirror dir
+    same = plain and "sha256" in over and str(over.get("version")) == src.version
     return f"{name} (Debian repack)" if same and _has(mirror_dir / name, over["sha256"]) else None
 
 
@@ -201,6 +202,8 @@ def _download(package: str, upstream: str, work: Path) -> tuple[Path, str, str]:
     deb_version = re.search(r"^Version: (\S+)$", text, re.MULTILINE)
     if not origs or not deb_version:
         raise FetchError(f"apt-get source {spec} gave no .dsc naming an orig tarball")
+    if problem := file_name_problem(origs[0]):
+        raise FetchError(f"apt-get source {spec}: bad orig tarball name in the .dsc: {problem}")
     return work / origs[0], checksums[origs[0]], deb_version.group(1)  # apt checked it
 
 

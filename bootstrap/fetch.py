@@ -1,8 +1,14 @@
 """Download sources into a content-addressed cache: cache, mirror dirs, then URLs.
 
 A file reaches `<cache>/by-sha256/<sha256>/<file>` only after its sha256 was verified, and
-only by an atomic rename, so a file under its final name is always good. HTTP downloads go
-to `<final>.part`, resume with `Range` and retry transient failures with backoff.
+only by an atomic rename. The cache holds its own copy of every file (never a link into a
+mirror dir), and a cached file is hashed again before it is used: one whose bytes no longer
+match its name is moved to `<cache>/quarantine/` and fetched again. HTTP downloads go to
+`<final>.part`, resume with `Range` and retry transient failures with backoff; only attempts
+that got no further count toward the limit.
+
+Fallbacks are not silent: when a place failed (an HTTP error, a corrupt mirror file) and a
+later one worked, or a fetch waits for another run's lock, `warn` is called with the story.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-import shutil
+import socket
 import sys
 import time
 import uuid
@@ -26,9 +32,11 @@ import urllib3
 from tqdm import tqdm
 
 from .errors import FetchError
-from .sources import Source
+from .fsutil import sha256_file
+from .sources import Source, file_name_problem
 
 Progress = Callable[[int, int | None], None]
+Warn = Callable[[str], None]
 USER_AGENT = "serpent-bootstrap/0.1"
 CHUNK = 1 << 16
 TRANSIENT = (
@@ -38,6 +46,15 @@ TRANSIENT = (
     urllib3.exceptions.HTTPError,  # body cut short of Content-Length, read timeout
 )
 MIRROR_FIX = "run the mirror command (doit mirror) or add a mirror dir (--mirror-dir) holding it"
+MISMATCH_FIX = (
+    "a sha256 mismatch means the pin, the mirror file or the server is wrong: check the "
+    "pinned sha256 against upstream's published checksum, replace or delete a bad mirror "
+    "file, or point the source at a server that sends the pinned file"
+)
+REFETCH_FIX = (
+    "run the same command again: the fetch task fetches the file again "
+    "(the quarantined copy is kept for inspection; delete it when done)"
+)
 
 
 @dataclass(frozen=True)
@@ -54,20 +71,39 @@ class _Miss(Exception):
     """One place (cache, mirror dir, URL) did not yield the file; the message says why."""
 
 
+class _Mismatch(_Miss):
+    """The place had a file, but not the pinned one."""
+
+
 class _Transient(Exception):
     """A failure worth retrying (connection, timeout, truncated body, 5xx/429)."""
 
 
+def print_warning(text: str) -> None:
+    tqdm.write(f"warning: {text}", file=sys.stderr)  # tqdm.write keeps progress bars intact
+
+
+def collecting(into: list[str]) -> Warn:
+    """A `warn` that prints each warning and keeps it, for the run report."""
+
+    def warn(text: str) -> None:
+        print_warning(text)
+        into.append(text)
+
+    return warn
+
+
+def _plain_file(source: Source) -> str:
+    """The source's file name, refused unless it is a plain name (it is joined to the cache
+    and mirror dirs)."""
+    if problem := file_name_problem(source.file):
+        where = f"{source.origin}: source '{source.name}'" if source.origin else source.name
+        raise FetchError(f"'file': {problem}", where=where, fix="give 'file' a plain file name")
+    return source.file
+
+
 def cache_path(source: Source, policy: FetchPolicy) -> Path:
-    return policy.cache_dir / "by-sha256" / source.sha256 / source.file
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
+    return policy.cache_dir / "by-sha256" / source.sha256 / _plain_file(source)
 
 
 def is_cached(source: Source, policy: FetchPolicy) -> bool:
@@ -82,7 +118,7 @@ def missing_sources(sources: Iterable[Source], policy: FetchPolicy) -> list[Sour
     """Sources found neither in the cache, nor in a mirror dir, nor at an existing file://."""
 
     def present(s: Source) -> bool:
-        local = [d / s.file for d in policy.mirror_dirs]
+        local = [d / _plain_file(s) for d in policy.mirror_dirs]
         local += [_local_path(u) for u in s.urls if u.startswith("file:")]
         return is_cached(s, policy) or any(p.is_file() for p in local)
 
@@ -90,36 +126,99 @@ def missing_sources(sources: Iterable[Source], policy: FetchPolicy) -> list[Sour
 
 
 @contextmanager
-def _locked(dest: Path) -> Iterator[None]:
+def _locked(dest: Path, on_wait: Warn | None = None) -> Iterator[None]:
     """Serialise fetches of one cache file across threads and processes (flock)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with dest.with_name(f".{dest.name}.lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    path = dest.with_name(f".{dest.name}.lock")
+    with path.open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait:
+                on_wait(f"waiting for another fetch of {dest.name} to finish (it holds {path})")
+            fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
 
-def _mismatch(where: str, expected: str, actual: str) -> _Miss:
-    return _Miss(
-        f"sha256 mismatch for {where}: expected {expected}, got {actual}; the upstream file "
-        "changed or the mirror is corrupt; check the sha256 in sources.yml / the override file"
-    )
+def _mismatch(where: str, expected: str, actual: str) -> _Mismatch:
+    return _Mismatch(f"sha256 mismatch for {where}: expected {expected}, got {actual}")
+
+
+def _temp_next_to(dest: Path) -> Path:
+    return dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
+
+
+def _copy_hashing(src: Path, dest: Path) -> str:
+    """Copy `src` to the new file `dest`; return the sha256 of what was copied."""
+    digest = hashlib.sha256()
+    with src.open("rb") as fin, dest.open("xb") as fout:
+        while block := fin.read(1 << 20):
+            digest.update(block)
+            fout.write(block)
+    return digest.hexdigest()
 
 
 def _install_local(src: Path, dest: Path, sha256: str) -> None:
-    """Hardlink (or copy) `src` next to `dest`, verify it, then rename it into place."""
+    """Copy `src` next to `dest`, verify the copy, then rename it into place. Always a copy:
+    a hard link would let a later write to `src` change the cached bytes under their name."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
+    tmp = _temp_next_to(dest)
     try:
-        try:
-            os.link(src, tmp)
-        except OSError:
-            shutil.copyfile(src, tmp)
-        actual = sha256_file(tmp)
+        actual = _copy_hashing(src, tmp)
         if actual != sha256:
             raise _mismatch(str(src), sha256, actual)
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _hash_or_none(path: Path) -> str | None:
+    try:
+        return sha256_file(path)
+    except FileNotFoundError:
+        return None
+
+
+def _quarantine(cached: Path) -> Path:
+    """Move a cached file whose bytes no longer match its name out of the cache."""
+    sha256, cache_dir = cached.parent.name, cached.parents[2]
+    target = cache_dir / "quarantine" / sha256 / cached.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(cached, target)
+    return target
+
+
+def _own_bytes(cached: Path) -> None:
+    """Replace a cache entry that shares its inode (a hard link made by earlier versions)
+    with a copy of its own."""
+    if cached.stat().st_nlink > 1:
+        tmp = _temp_next_to(cached)
+        try:
+            _copy_hashing(cached, tmp)
+            os.replace(tmp, cached)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+def verify_cached(archive: Path) -> Path:
+    """Hash a cached file (`<cache>/by-sha256/<sha256>/<file>`) again right before it is
+    used. A file that no longer matches its name is quarantined and FetchError raised: the
+    fetch task's target is then missing, so the next run fetches the file again."""
+    expected = archive.parent.name
+    with _locked(archive):
+        actual = _hash_or_none(archive)
+        if actual == expected:
+            _own_bytes(archive)
+            return archive
+        if actual is None:
+            raise FetchError("not in the download cache", where=str(archive), fix=REFETCH_FIX)
+        moved = _quarantine(archive)
+    raise FetchError(
+        f"the cached file no longer matches its sha256 (expected {expected}, got {actual}); "
+        f"moved to {moved}",
+        where=str(archive),
+        fix=REFETCH_FIX,
+    )
 
 
 def _total(resp: requests.Response, offset: int) -> int | None:
@@ -181,24 +280,54 @@ def _get_once(
         raise _Transient(f"connection cut after {done} of {total} bytes")
 
 
+def _unresolved(err: BaseException) -> bool:
+    """Whether `err` comes from a failed host name lookup (retrying it only costs time)."""
+    seen: BaseException | None = err
+    for _ in range(10):  # a chain is short; a bound guards against a cycle
+        if seen is None:
+            break
+        if isinstance(seen, (urllib3.exceptions.NameResolutionError, socket.gaierror)):
+            return True
+        reason = getattr(seen, "reason", None)  # urllib3's MaxRetryError keeps its cause here
+        seen = reason if isinstance(reason, BaseException) else seen.__cause__ or seen.__context__
+    return False
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
 def _get_with_retries(
     session: requests.Session, url: str, part: Path, policy: FetchPolicy, progress: Progress | None
 ) -> None:
+    """GET `url` into `part`, resuming after cuts. Only attempts that got no further than
+    the best so far count toward `policy.retries`: a link that drops every few MB still
+    finishes a large file, a dead server does not get retried forever."""
+    limit, stalled, best = max(1, policy.retries), 0, _size(part)
     delay, last = policy.backoff, ""
-    for attempt in range(1, max(1, policy.retries) + 1):
+    while True:
         try:
             _get_once(session, url, part, policy.timeout, progress)
             return
         except requests.exceptions.SSLError as err:
             raise _Miss(f"{url}: TLS error: {err}") from None
         except (_Transient, *TRANSIENT) as err:
+            if _unresolved(err):
+                raise _Miss(f"{url}: cannot resolve the host name: {err}") from None
             last = str(err)
         except requests.RequestException as err:
             raise _Miss(f"{url}: {err}") from None
-        if attempt < policy.retries:
-            time.sleep(delay)
-            delay *= 2
-    raise _Miss(f"{url}: gave up after {policy.retries} attempt(s): {last}")
+        if _size(part) > best:
+            best, stalled, delay = _size(part), 0, policy.backoff
+        else:
+            stalled += 1
+            if stalled >= limit:
+                raise _Miss(f"{url}: gave up after {stalled} attempt(s) without progress: {last}")
+        time.sleep(delay)
+        delay *= 2
 
 
 def _from_http(
@@ -231,6 +360,9 @@ class _Attempts:
         self.source, self.policy, self.progress = source, policy, progress
         self.dest = cache_path(source, policy)
         self.tried: list[str] = []
+        self.failed: list[str] = []  # places that had or served something, and it failed
+        self.mismatched = False
+        self.used = ""  # the place that worked
         self._session: requests.Session | None = None
 
     def session(self) -> requests.Session:
@@ -271,12 +403,24 @@ class _Attempts:
         try:
             action()
         except _Miss as err:
-            self.tried.append(str(err))
+            self._failed(str(err), isinstance(err, _Mismatch))
             return False
         except OSError as err:
-            self.tried.append(f"{place}: {err}")
+            self._failed(f"{place}: {err}")
             return False
+        self.used = place
         return True
+
+    def _failed(self, why: str, mismatch: bool = False) -> None:
+        self.tried.append(why)
+        self.failed.append(why)
+        self.mismatched |= mismatch
+
+    def fallback_note(self) -> str | None:
+        """After a success: what failed before the place that worked, if anything did."""
+        if not self.failed:
+            return None
+        return f"source '{self.source.name}': {'; '.join(self.failed)}; used {self.used} instead"
 
     def error(self) -> FetchError:
         s, offline = self.source, self.policy.offline
@@ -284,33 +428,60 @@ class _Attempts:
         tried = "\n".join(f"    - {line}" for line in self.tried)
         where = f"{s.origin}: source '{s.name}'" if s.origin else f"source '{s.name}'"
         fix = f"{MIRROR_FIX} (sha256 {s.sha256})"
-        if not offline:
+        if self.mismatched:
+            fix = f"{MISMATCH_FIX} (pinned in {s.origin or 'sources.yml'})"
+        elif not offline:
             fix = f"check the network and the URLs in sources.yml, or {fix}"
         return FetchError(
             f"{head}: {s.file} (version {s.version}); tried:\n{tried}", where=where, fix=fix
         )
 
 
-def fetch_source(source: Source, policy: FetchPolicy, progress: Progress | None = None) -> Path:
-    """Make sure the verified file is in the cache; return its path there."""
+def _cached(source: Source, dest: Path) -> bool:
+    return dest.is_file() and _hash_or_none(dest) == source.sha256
+
+
+def fetch_source(
+    source: Source,
+    policy: FetchPolicy,
+    progress: Progress | None = None,
+    warn: Warn = print_warning,
+) -> Path:
+    """Make sure the verified file is in the cache (hashing a cached one again); return its
+    path there."""
     attempts = _Attempts(source, policy, progress)
     dest = attempts.dest
-    if dest.is_file():
+    if _cached(source, dest):
         return dest
-    with _locked(dest):
-        if dest.is_file():
-            return dest
+    with _locked(dest, warn):
+        actual = _hash_or_none(dest)
+        if actual == source.sha256:
+            return dest  # another run fetched it meanwhile
+        if actual is not None:
+            moved = _quarantine(dest)
+            warn(
+                f"source '{source.name}': cached {dest} no longer matched its sha256 "
+                f"(got {actual}); moved to {moved}, fetching it again"
+            )
         attempts.tried.append(f"cache {dest}: not present")
-        if not policy.mirror_dirs:
-            attempts.tried.append("mirror dirs: none configured")
-        try:
-            if any(attempts.local(d / source.file) for d in policy.mirror_dirs):
-                return dest
-            if any(attempts.url(u) for u in source.urls):
-                return dest
-        finally:
-            attempts.close()
+        if _fetch_into_cache(attempts):
+            if note := attempts.fallback_note():
+                warn(note)
+            return dest
     raise attempts.error()
+
+
+def _fetch_into_cache(attempts: _Attempts) -> bool:
+    """Mirror dirs first, then the source's URLs in order."""
+    source, policy = attempts.source, attempts.policy
+    if not policy.mirror_dirs:
+        attempts.tried.append("mirror dirs: none configured")
+    try:
+        return any(attempts.local(d / source.file) for d in policy.mirror_dirs) or any(
+            attempts.url(u) for u in source.urls
+        )
+    finally:
+        attempts.close()
 
 
 def _bar_progress(bar: tqdm) -> Progress:
@@ -322,14 +493,18 @@ def _bar_progress(bar: tqdm) -> Progress:
     return update
 
 
-def _fetch_with_bar(source: Source, policy: FetchPolicy, disable: bool) -> Path:
+def _fetch_with_bar(source: Source, policy: FetchPolicy, disable: bool, warn: Warn) -> Path:
     opts = {"unit": "B", "unit_scale": True, "unit_divisor": 1024, "leave": False}
     with tqdm(desc=source.name, disable=disable, file=sys.stderr, **opts) as bar:
-        return fetch_source(source, policy, _bar_progress(bar))
+        return fetch_source(source, policy, _bar_progress(bar), warn)
 
 
 def fetch_all(
-    sources: Sequence[Source], policy: FetchPolicy, jobs: int = 4, show_progress: bool = True
+    sources: Sequence[Source],
+    policy: FetchPolicy,
+    jobs: int = 4,
+    show_progress: bool = True,
+    warn: Warn = print_warning,
 ) -> list[Path]:
     """Fetch in parallel; after all finished, raise one FetchError naming every failure."""
     disable = not show_progress or not sys.stderr.isatty()
@@ -338,7 +513,7 @@ def fetch_all(
     overall = tqdm(total=len(sources), desc="sources", unit="file", disable=disable)
     with overall, ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {
-            pool.submit(_fetch_with_bar, s, policy, disable): i for i, s in enumerate(sources)
+            pool.submit(_fetch_with_bar, s, policy, disable, warn): i for i, s in enumerate(sources)
         }
         for future in as_completed(futures):
             try:

@@ -8,7 +8,6 @@ top (pointing the build at the freshly installed compiler), into a scratch DESTD
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 from . import runner
 from .build import ComponentSpec, assemble_view, stage_install
 from .errors import BuildError
-from .fsutil import fresh_dir, remove_tree, write_atomic
+from .fsutil import fresh_dir, remove_tree, sha256_file, write_atomic
 from .keys import BuildKey, layer_path
 
 SUFFIX = "-fixpoint"
@@ -30,7 +29,7 @@ class FixpointSpec:
 
 
 def sha256(path: Path) -> str | None:
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+    return sha256_file(path) if path.is_file() else None
 
 
 def rebuild(spec: ComponentSpec) -> dict[str, dict[str, str | None]]:

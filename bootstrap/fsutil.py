@@ -3,10 +3,20 @@ and taking it back out."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path
+
+from .errors import BootstrapError
+
+
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file's bytes, read in 1 MiB blocks (the one helper for it)."""
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -25,10 +35,39 @@ def write_bytes_atomic(path: Path, data: bytes, mode: int) -> None:
 
 
 def remove_tree(path: Path) -> None:
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-    elif path.exists():
-        shutil.rmtree(path)
+    """Remove a file, link or whole tree, also one with directories its owner may not
+    write or enter (a `0555` or `000` directory from an archive)."""
+    try:
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        elif path.exists():
+            try:
+                shutil.rmtree(path)
+            except PermissionError:
+                _let_owner_in(path)
+                shutil.rmtree(path)
+    except OSError as err:
+        raise BootstrapError(
+            f"cannot remove: {err.strerror or err}",
+            where=str(err.filename or path),
+            fix="remove it by hand (immutable files: lsattr/chattr -i; a mount: umount), "
+            "then re-run",
+        ) from None
+
+
+def _let_owner_in(top: Path) -> None:
+    """Give the owner write and search permission on every directory below `top`,
+    parents before children, so that it can be emptied."""
+    _owner_rwx(top)
+    for dirpath, dirnames, _ in os.walk(top):
+        for name in dirnames:
+            _owner_rwx(Path(dirpath, name))  # before os.walk enters it
+
+
+def _owner_rwx(path: Path) -> None:
+    st = os.lstat(path)
+    if stat.S_ISDIR(st.st_mode) and st.st_mode & 0o700 != 0o700:
+        os.chmod(path, stat.S_IMODE(st.st_mode) | 0o700)
 
 
 def fresh_dir(path: Path) -> Path:

@@ -25,9 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import BuildError
-from .fsutil import remove_tree
-
-CHUNK = 1 << 20
+from .fsutil import remove_tree, sha256_file
 
 
 @dataclass(frozen=True)
@@ -47,19 +45,11 @@ def tree_digest(tree: Path) -> str:
         elif stat.S_ISDIR(st.st_mode):
             entry = f"d {rel} {mode:o}"
         elif stat.S_ISREG(st.st_mode):
-            entry = f"f {rel} {mode:o} {file_sha256(path)}"
+            entry = f"f {rel} {mode:o} {sha256_file(path)}"
         else:
             entry = f"s {rel} {mode:o} {st.st_rdev}"
         total.update(entry.encode("utf-8", "surrogateescape") + b"\0")
     return total.hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _walk(tree: Path) -> list[tuple[str, Path]]:

@@ -19,11 +19,30 @@ def writes_state(argv: Sequence[str]) -> bool:
     return not any(a in READ_ONLY_COMMANDS or a == "--help" for a in argv)
 
 
+def unwritable(path: Path, err: OSError) -> BootstrapError:
+    return BootstrapError(
+        f"cannot write the build dir: {err.strerror or err}",
+        where=str(path),
+        fix="make it writable for this user (chown/chmod), run as its owner, or set "
+        "SERPENT_BUILD_DIR to a directory you can write",
+    )
+
+
+def make_build_dir(build: Path) -> None:
+    try:
+        build.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise unwritable(build, err) from None
+
+
 def lock_build_dir(build: Path) -> IO[str]:
     """Hold an exclusive lock on build/.doit.lock for the life of this process."""
-    build.mkdir(parents=True, exist_ok=True)
+    make_build_dir(build)
     path = build / ".doit.lock"
-    handle = path.open("a+")
+    try:
+        handle = path.open("a+")
+    except OSError as err:
+        raise unwritable(path, err) from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

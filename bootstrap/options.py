@@ -12,7 +12,9 @@ import argparse
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
+
+from .errors import BootstrapError
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,14 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("jobs", int, 0, "parallel jobs per build (0 = all cores)", "SERPENT_JOBS"),
     Option(
+        "builds",
+        int,
+        0,
+        "components built at the same time (0 = one per core); each build's make/ninja "
+        "also waits while the load is above the core count, so together they stay near it",
+        "SERPENT_BUILDS",
+    ),
+    Option(
         "offline",
         bool,
         False,
@@ -82,34 +92,88 @@ class Selection:
     profile: str = "full"
     toolchain: str = ""
     jobs: int = 0
+    builds: int = 0
     offline: bool = False
     mirror_dir: str = ""
     sources_override: str = ""
+
+
+TRUE_WORDS = ("1", "true", "yes", "on", "y")
+FALSE_WORDS = ("0", "false", "no", "off", "n")
 
 
 def _flag(opt: Option) -> str:
     return "--" + opt.name.replace("_", "-")
 
 
-def _env_value(opt: Option, environ: Mapping[str, str]) -> Any:
+class _Parser(argparse.ArgumentParser):
+    """argparse reports a bad command line by exiting 2 with its usage; we raise instead."""
+
+    def error(self, message: str) -> NoReturn:
+        raise BootstrapError(message, fix="`doit help stage3` lists the options and their values")
+
+
+def _parse_bool(raw: str, source: str) -> bool:
+    word = raw.strip().lower()
+    if word in TRUE_WORDS or word in FALSE_WORDS:
+        return word in TRUE_WORDS
+    raise BootstrapError(
+        f"{raw!r} is not a yes/no value",
+        where=source,
+        fix=f"set {source} to one of {'/'.join(TRUE_WORDS)} or {'/'.join(FALSE_WORDS)}",
+    )
+
+
+def _parse_count(raw: str, source: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise BootstrapError(
+            f"{raw!r} is not a number of jobs (a whole number >= 0)",
+            where=source,
+            fix=f"set {source} to a whole number >= 1, or 0 for all cores",
+        )
+    return value
+
+
+def _convert(opt: Option, raw: str, source: str) -> Any:
+    """`raw` (from the command line or the environment) as the option's type, or an error
+    naming `source`, the flag or the variable it came from."""
+    if opt.type is bool:
+        return _parse_bool(raw, source)
+    value = _parse_count(raw, source) if opt.type is int else raw
+    if opt.choices and value not in opt.choices:
+        raise BootstrapError(
+            f"{raw!r} is not a valid value",
+            where=source,
+            fix=f"use one of: {', '.join(c for c in opt.choices if c)}",
+        )
+    return value
+
+
+def _resolve(opt: Option, given: Any, environ: Mapping[str, str]) -> Any:
+    if given is True:  # a boolean flag on the command line
+        return True
+    if given is not None:
+        return _convert(opt, given, _flag(opt))
     raw = environ.get(opt.env)
     if raw is None or raw == "":
         return opt.default
-    if opt.type is bool:
-        return raw.lower() in ("1", "yes", "true", "on")
-    return opt.type(raw)
+    return _convert(opt, raw, opt.env)
 
 
 def selection_from_argv(argv: Sequence[str], environ: Mapping[str, str] = os.environ) -> Selection:
-    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    """The run's options; raises BootstrapError naming the flag or variable of a bad value."""
+    parser = _Parser(add_help=False, allow_abbrev=False)
     for opt in OPTIONS:
-        default = _env_value(opt, environ)
         if opt.type is bool:
-            parser.add_argument(_flag(opt), dest=opt.name, action="store_true", default=default)
+            parser.add_argument(_flag(opt), dest=opt.name, action="store_true", default=None)
         else:
-            parser.add_argument(_flag(opt), dest=opt.name, type=opt.type, default=default)
+            parser.add_argument(_flag(opt), dest=opt.name, default=None)
     known, _ = parser.parse_known_args(list(argv))
-    return Selection(**vars(known))
+    return Selection(**{o.name: _resolve(o, getattr(known, o.name), environ) for o in OPTIONS})
 
 
 def doit_params() -> list[dict[str, Any]]:

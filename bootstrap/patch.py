@@ -39,9 +39,9 @@ def patch_series(patch_dir: Path) -> list[Path]:
             continue
         if not (patch_dir / name).is_file():
             raise PatchError(
-                f"line {number} lists {name!r}, which does not exist in {patch_dir}",
-                where=str(series),
-                fix="add the patch file or remove the line",
+                f"lists the patch {name!r}, which is not in {patch_dir}",
+                where=f"{series}:{number}",
+                fix=f"add {patch_dir / name} or remove line {number} of {series}",
             )
         patches.append(patch_dir / name)
     return patches
@@ -57,16 +57,20 @@ def patch_digest(patches: Sequence[Path]) -> str:
     return digest.hexdigest()
 
 
-def apply_patches(tree: Path, patches: Sequence[Path], log: TextIO | None = None) -> None:
+def apply_patches(
+    tree: Path, patches: Sequence[Path], log: TextIO | None = None, source: str = ""
+) -> None:
     """Apply `patches` in order to `tree` (-p1); raise PatchError at the first failure.
 
-    A failure may leave `tree` half patched: callers unpack a fresh tree and discard it.
+    Errors name the tree as `source` (default: the tree's name): a temporary tree's name
+    means nothing to the user. A failure may leave `tree` half patched: callers unpack a
+    fresh tree and discard it.
     """
     for patch in patches:
-        _apply(Path(tree), Path(patch), log)
+        _apply(Path(tree), Path(patch), log, source or Path(tree).name)
 
 
-def _apply(tree: Path, patch: Path, log: TextIO | None) -> None:
+def _apply(tree: Path, patch: Path, log: TextIO | None, source: str) -> None:
     argv = ["patch", "-p1", "--forward", "--batch", "--no-backup-if-mismatch"]
     argv += ["-i", str(patch.resolve()), "-d", str(tree)]
     try:
@@ -88,25 +92,26 @@ def _apply(tree: Path, patch: Path, log: TextIO | None) -> None:
         log.write(f"$ {shlex.join(argv)}\n{proc.stdout}")
         log.flush()
     if proc.returncode != 0:
-        raise _failure(tree, patch, proc.stdout)
+        raise _failure(tree, patch, proc.stdout, source)
 
 
-def _failure(tree: Path, patch: Path, output: str) -> PatchError:
+def _failure(tree: Path, patch: Path, output: str, source: str) -> PatchError:
     if "Reversed (or previously applied) patch detected" in output:
         files = ", ".join(_files_with(output, "Reversed")) or "a file"
         return PatchError(
-            f"seems already applied to {tree.name} (reversed or previously applied in {files})",
+            f"seems already applied to {source} (reversed or previously applied in {files})",
             where=str(patch),
-            fix="the change is probably upstream now: remove the patch from the series",
+            fix=f"the change is probably upstream now: remove {patch.name} from the series",
         )
-    what = f"does not apply to {tree.name}: " + "; ".join(_problems(output))
+    what = f"does not apply to {source}: " + "; ".join(_problems(output))
     reject = _reject_text(tree, output)
     if reject:
         what += f"\nrejected hunk(s):\n{reject}"
     return PatchError(
         what,
         where=str(patch),
-        fix=f"refresh the patch against {tree.name} or remove it from the series",
+        fix=f"refresh {patch.name} against {source} (with the patches before it in the "
+        "series applied) or remove it from the series",
     )
 
 
@@ -145,6 +150,6 @@ def _reject_text(tree: Path, output: str) -> str:
         rej = tree / m.group(1) if m else None
         if rej is not None and rej.is_file():
             lines = rej.read_text(errors="replace").splitlines()
-            more = [f"... ({len(lines) - REJECT_LINES} more lines in {rej})"]
+            more = [f"... ({len(lines) - REJECT_LINES} more lines)"]  # rej dies with the tree
             return "\n".join(lines[:REJECT_LINES] + (more if len(lines) > REJECT_LINES else []))
     return ""

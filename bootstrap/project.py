@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .audit import ForbiddenStrings
-from .build import ComponentSpec
+from .build import ComponentSpec, SourceTree
 from .buildenv import component_plan, in_chroot, without_install
 from .config import Config
 from .errors import ConfigError
@@ -55,6 +55,7 @@ class Project:
             profiles=load_profiles(paths.profiles_file, recipes),
         )
         project._check_recipe_sources()
+        project.patches  # noqa: B018 - a broken series is an error before any task runs
         return project
 
     def _check_recipe_sources(self) -> None:
@@ -72,6 +73,12 @@ class Project:
                         where=str(recipe.path),
                         fix=f"known sources: {', '.join(sorted(self.sources))}",
                     )
+
+    @cached_property
+    def patches(self) -> dict[str, tuple[Path, ...]]:
+        """Each source's patch series (patches/<source>/)."""
+        patch_dir = self.config.paths.patch_dir
+        return {name: tuple(patch_series(patch_dir / name)) for name in self.sources}
 
     # -- the selection ---------------------------------------------------------------------
     @cached_property
@@ -185,7 +192,7 @@ class Project:
     def _component(self, target: Target, stage: str, name: str) -> ComponentSpec:
         recipe = self.resolved(stage, name)
         source = self.sources[recipe["source"]] if recipe.get("source") else None
-        patches = tuple(patch_series(self.config.paths.patch_dir / source.name)) if source else ()
+        patches = self.patches[source.name] if source else ()
         prepare = self.prepare_signature(recipe, source, patches)
         graph = self.graph(stage)
         closure = graph.closure(name)
@@ -208,9 +215,19 @@ class Project:
             mode=self.mode,
             recipe=recipe,
             layout=layout,
-            archive=cache_path(source, self.config.fetch_policy) if source else None,
-            patches=patches,
+            tree=SourceTree(
+                label=cache_path(source, self.config.fetch_policy).name if source else name,
+                archive=cache_path(source, self.config.fetch_policy) if source else None,
+                archive_sha256=source.sha256 if source else None,
+                subtrees=tuple(recipe["subtrees"]),
+                patches=patches,
+                post_patch=tuple(tuple(argv) for argv in recipe.get("post_patch", [])),
+                signature=prepare,
+                root=self.config.paths.build / "prepared" / prepare,
+                source_date_epoch=self.config.source_date_epoch,
+            ),
             jobs=self.config.jobs,
+            load=self.config.load,
             source_date_epoch=self.config.source_date_epoch,
             llvm_version=self.llvm_version,
             prepare_signature=prepare,

@@ -2,8 +2,10 @@
 
 Build output never passes through here (each build writes its own log file); the reporter
 only sees task events, plus what `progress.Watcher` reads from running tasks' logs. The
-JSON report (per task: status, duration, log) is what nightly jobs read:
-build/reports/latest.json, plus one timestamped copy per run.
+JSON report (per task: status, duration, log, and `warnings` when the task returned some as
+its doit values) is what nightly jobs read: build/reports/latest.json, plus one timestamped
+copy per run. Warnings are printed when the task ends and again above the verdict (a long
+build's output would have scrolled them away).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from .progress import Watcher
 RULE = "=" * 72
 BAR_REFRESH = 2.0  # seconds between status updates in the bar (a terminal)
 HEARTBEAT = 300.0  # seconds between "still running" lines without a terminal
+DURATIONS = "durations.json"  # the last successful duration of each task, for the ETA
 
 
 def reporter_class(report_dir: Path) -> type:
@@ -40,6 +43,20 @@ def _closure(tasks: dict[str, Any], selected: list[str]) -> list[str]:
         task = tasks[name]
         stack.extend([*task.task_dep, *task.setup_tasks])
     return list(seen)
+
+
+def _task_warnings(task: Any) -> list[str]:
+    """What a task that just ran returned as `{"warnings": [...]}` (its doit values)."""
+    found = (getattr(task, "values", None) or {}).get("warnings")
+    return [str(w) for w in found] if isinstance(found, list) else []
+
+
+def _load_durations(path: Path) -> dict[str, float]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: float(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
 def _load_results(path: str | None) -> Any:
@@ -65,11 +82,16 @@ class BootstrapReporter:
         self.bar: tqdm | None = None
         self.watcher: Watcher | None = None
         self.interrupted = False
+        # per-task durations of earlier runs: the ETA of the tasks still to come
+        self.history = _load_durations(self.report_dir / DURATIONS)
+        self.pending: set[str] = set()
+        self.parallel = max(1, int(options.get("num_process") or 1))
 
     # -- doit reporter API -----------------------------------------------------------------
     def initialize(self, tasks: dict[str, Any], selected_tasks: list[str]) -> None:
         names = _closure(tasks, selected_tasks)
         total = sum(1 for n in names if tasks[n].actions)
+        self.pending = {n for n in names if tasks[n].actions}
         self.bar = tqdm(
             total=total,
             unit="task",
@@ -79,9 +101,11 @@ class BootstrapReporter:
             bar_format="{l_bar}{bar}| {n}/{total} [{elapsed}<{remaining}]",
         )
         if self.bar.disable:
-            self.watcher = Watcher(lambda text: self._say(f"   running: {text}"), HEARTBEAT)
+            self.watcher = Watcher(
+                lambda text: self._say(f"   running: {text}{self._eta()}"), HEARTBEAT
+            )
         else:
-            self.watcher = Watcher(self._show_status, BAR_REFRESH)
+            self.watcher = Watcher(lambda text: self._show_status(text + self._eta()), BAR_REFRESH)
 
     def get_status(self, task: Any) -> None:
         pass
@@ -98,10 +122,10 @@ class BootstrapReporter:
             self.bar.set_description_str(task.name[-40:], refresh=True)
 
     def add_success(self, task: Any) -> None:
-        self._record(task, "ok")
+        self._record(task, "ok", warnings=_task_warnings(task))
 
     def add_failure(self, task: Any, fail: Any) -> None:
-        self._record(task, "failed", fail.get_msg())
+        self._record(task, "failed", fail.get_msg(), _task_warnings(task))
         self.failures.append((task, fail))
 
     def skip_uptodate(self, task: Any) -> None:
@@ -132,10 +156,14 @@ class BootstrapReporter:
             }
         self.interrupted = bool(interrupted)
         path = self._write_report()
+        write_atomic(self.report_dir / DURATIONS, json.dumps(self.history, sort_keys=True) + "\n")
         for task, fail in self.failures:
             self._print_failure(task, fail)
         for msg in self.errors:
             self.out.write(f"{RULE}\ndoit: {msg}\n")
+        for name, entry in self.results.items():
+            for warning in entry.get("warnings", ()):
+                self.out.write(f"warning: {name}: {warning}\n")
         counts = self._counts()
         summary = ", ".join(f"{n} {status}" for status, n in counts.items())
         verdict = (
@@ -157,17 +185,35 @@ class BootstrapReporter:
         else:
             self.out.write(text + "\n")
 
+    def _eta(self) -> str:
+        """`, ETA 12m` from earlier runs' durations of what is still to run (tasks never
+        run before count as 0; up-to-date ones drop out as they are skipped)."""
+        now = time.time()
+        left = sum(
+            max(0.0, self.history.get(n, 0.0) - (now - self.starts[n] if n in self.starts else 0))
+            for n in self.pending
+        )
+        if not left:
+            return ""
+        minutes = int(left / self.parallel / 60) + 1
+        return f", ETA {minutes}m" if minutes < 120 else f", ETA {minutes / 60:.1f}h"
+
     def _show_status(self, text: str) -> None:
         if self.bar is not None and not self.bar.disable:
             self.bar.set_description_str(text[-60:], refresh=True)
 
-    def _record(self, task: Any, status: str, message: str = "") -> None:
+    def _record(
+        self, task: Any, status: str, message: str = "", warnings: list[str] | None = None
+    ) -> None:
         if not task.actions:
             return
         if self.watcher:
             self.watcher.finished(task.name)
             self._show_status(self.watcher.status())
         start = self.starts.get(task.name)
+        self.pending.discard(task.name)
+        if status == "ok" and start:
+            self.history[task.name] = round(time.time() - start, 3)
         entry: dict[str, Any] = {
             "status": status,
             "duration": round(time.time() - start, 3) if start else 0.0,
@@ -175,6 +221,10 @@ class BootstrapReporter:
         }
         if message:
             entry["message"] = message
+        if warnings:
+            entry["warnings"] = warnings
+            for warning in warnings:
+                self._say(f"warning: {task.name}: {warning}")
         if results := _load_results(entry.get("results")):
             entry["results"] = results
         self.results[task.name] = entry

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from .errors import RootfsError
+from .fsutil import sha256_file
 
 XZ_PRESET = 6  # xz's default: 8 MiB dictionary, ~94 MiB to compress, ~9 MiB to unpack
 MANIFEST_HEADER = ("path", "type", "mode", "size", "sha256", "link")
@@ -97,7 +98,7 @@ def pack_rootfs(
         sha_file.unlink(missing_ok=True)
         rows = _write_tar(root, _walk(root, skip, keep_empty), temps[tarball], source_date_epoch)
         _write_manifest(rows, temps[manifest])
-        digest = _sha256(temps[tarball])
+        digest = sha256_file(temps[tarball])
         temps[sha_file].write_text(f"{digest}  {tarball.name}\n")
         for final, tmp in temps.items():  # manifest, tarball, then the .sha256 file
             os.replace(tmp, final)
@@ -212,17 +213,12 @@ def _tsv(text: str) -> str:
     return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
 
 
-def _sha256(path: Path) -> str:
-    with path.open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
 def verify_checksum(tarball: Path, sha_file: Path) -> None:
     """Raise RootfsError unless `sha_file` (a sha256sum line) matches `tarball`."""
     tarball, sha_file = Path(tarball), Path(sha_file)
     try:
         text = sha_file.read_text()
-        actual = _sha256(tarball)
+        actual = sha256_file(tarball)
     except OSError as exc:
         what = f"cannot read: {exc.strerror}"
         raise RootfsError(what, where=str(exc.filename), fix="pack the rootfs first") from None

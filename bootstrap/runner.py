@@ -9,6 +9,7 @@ the last lines of the log and the log's path.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import shlex
 import signal
@@ -24,6 +25,7 @@ INTERRUPTS = {signal.SIGINT, signal.SIGTERM}
 PR_SET_PDEATHSIG = 1
 _LIBC = ctypes.CDLL(None, use_errno=True)
 HOST_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/opt", "/etc")  # a missing file there: a tool
 
 
 def clean_env(
@@ -100,11 +102,7 @@ def run(
             )
         except OSError as err:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
-            raise BuildError(
-                f"cannot start {argv[0]!r}: {err.strerror}",
-                where=str(cwd),
-                fix="install the missing tool (see `doit check`)",
-            ) from None
+            raise cannot_start(argv[0], cwd, env, err) from None
         except BaseException:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
             raise
@@ -116,6 +114,55 @@ def run(
             f"--- full log: {log}",
             fix=f"read {log}; fix the recipe or patch, then re-run the same doit command",
         )
+
+
+def cannot_start(program: str, cwd: Path, env: Mapping[str, str], err: OSError) -> BuildError:
+    """Why `program` did not start: a missing tool, or a file the tree it runs in lacks."""
+    what = f"cannot start {program!r}: {err.strerror}"
+    if not _names_a_tree_file(program, env):
+        return BuildError(what, where=str(cwd), fix="install the missing tool (see `doit check`)")
+    path = Path(os.path.normpath(cwd / program))
+    if not path.exists():
+        return BuildError(
+            f"{what}: the tree has no {path}",
+            where=str(cwd),
+            fix=f"the source tree lacks {path.name}: if the source ships none (a git "
+            "snapshot), generate it in the recipe's post_patch (e.g. [autoreconf, -fi]); "
+            "else check the recipe's srcdir and subtrees, or prepare the source again "
+            "(delete the component's .prepared stamp under build/<arch>/stamps/)",
+        )
+    interpreter = _interpreter(path)
+    if err.errno == errno.EACCES:
+        fix = f"make {path.name} executable (in a patch or post_patch) or run it through its "
+        fix += f"interpreter (e.g. [sh, {program}, ...])"
+    elif err.errno == errno.ENOENT and interpreter:
+        what += f": its interpreter {interpreter} does not exist"
+        fix = f"install {interpreter}, or run the script through one that exists "
+        fix += f"(e.g. [sh, {program}, ...]), or fix its first line in a patch"
+    else:
+        fix = f"{path.name} is a file of the tree, not a tool to install: check that it is "
+        fix += "a script or a program for this host"
+    return BuildError(what, where=str(path), fix=fix)
+
+
+def _names_a_tree_file(program: str, env: Mapping[str, str]) -> bool:
+    """A path, not a name looked up in PATH, and not into PATH's or the system's dirs."""
+    if "/" not in program:
+        return False
+    if not program.startswith("/"):
+        return True  # relative to the build or source dir
+    tool_dirs = [*env.get("PATH", "").split(":"), *SYSTEM_DIRS]
+    return not any(Path(program).is_relative_to(d) for d in tool_dirs if d)
+
+
+def _interpreter(script: Path) -> str:
+    try:
+        with script.open("rb") as fh:
+            first = fh.readline(256)
+    except OSError:
+        return ""
+    words = first[2:].decode(errors="replace").split() if first.startswith(b"#!") else []
+    return words[0] if words else ""
 
 
 def _unblock_interrupts() -> None:

@@ -18,9 +18,26 @@ from .errors import ConfigError
 from .schema import Field, list_of, load_yaml, matches, validate
 
 SHA256 = matches(r"[0-9a-f]{64}", "a sha256 (64 lowercase hex digits)")
-URL = matches(
-    r"(https?|ftp|file)://\S+|debian:\S+", "an http(s)://, ftp://, file:// or debian: URL"
+# Only what fetch can get: http(s) and file:// URLs, debian: names (a mirror dir only).
+URL = matches(r"(https?|file)://\S+|debian:\S+", "an http(s)://, file:// or debian: URL")
+SCHEMA_FIX = (
+    "correct the entry; docs/design.md ('Data file schemas') lists every key and its format"
 )
+
+
+def file_name_problem(name: str) -> str | None:
+    """Why `name` cannot name a file in the download cache or a mirror dir, or None.
+
+    The name is joined to those directories, so anything but a plain name would write or
+    read outside them."""
+    if name in ("", ".", "..") or "/" in name or "\0" in name:
+        return f"{name!r} is not a plain file name (no '/', not '.' or '..', not empty)"
+    return None
+
+
+def _url_list(value: list[Any]) -> str | None:
+    return list_of(str)(value) or next(filter(None, map(URL, value)), None)
+
 
 SOURCE_FIELDS: tuple[Field, ...] = (
     Field(
@@ -33,11 +50,14 @@ SOURCE_FIELDS: tuple[Field, ...] = (
     Field(
         "sha256", str, "sha256 of the file the URL serves (mandatory)", required=True, check=SHA256
     ),
-    Field(
-        "mirrors", list, "further URLs tried in order after url", default=list, check=list_of(str)
-    ),
+    Field("mirrors", list, "further URLs tried in order after url", default=list, check=_url_list),
     Field("signature", str, "URL of a detached upstream signature", check=URL),
-    Field("file", str, "file name in the download cache (default: the URL's basename)"),
+    Field(
+        "file",
+        str,
+        "file name in the download cache (default: the URL's basename)",
+        check=file_name_problem,
+    ),
     Field("debian", str, "Debian source package carrying this source (for the mirror command)"),
     Field("note", str, "free-form remark, e.g. why this version"),
 )
@@ -45,9 +65,9 @@ SOURCE_FIELDS: tuple[Field, ...] = (
 OVERRIDE_FIELDS: tuple[Field, ...] = (
     Field("version", (str, int, float), "version of the replacement file"),
     Field("url", str, "replacement URL", check=URL),
-    Field("mirrors", list, "replacement mirror URLs", check=list_of(str)),
+    Field("mirrors", list, "replacement mirror URLs", check=_url_list),
     Field("sha256", str, "sha256 of the replacement file", check=SHA256),
-    Field("file", str, "cache/mirror file name of the replacement"),
+    Field("file", str, "cache/mirror file name of the replacement", check=file_name_problem),
     Field("debian", str, "Debian source package carrying the replacement"),
     Field("note", str, "free-form remark"),
 )
@@ -86,8 +106,11 @@ def _expand(text: str | None, version: str) -> str | None:
 def _file_name(url: str) -> str:
     path = url.split(":", 1)[1] if url.startswith("debian:") else urlsplit(url).path
     name = posixpath.basename(path)
-    if not name:
-        raise ConfigError(f"cannot derive a file name from URL {url!r}", fix="add a 'file' key")
+    if problem := file_name_problem(name):
+        raise ConfigError(
+            f"cannot derive a file name from URL {url!r}: {problem}",
+            fix="add a 'file' key with a plain file name",
+        )
     return name
 
 
@@ -120,16 +143,27 @@ def _entries(path: Path) -> dict[str, Any]:
     return data["sources"]
 
 
+def _validate(raw: Any, fields: tuple[Field, ...], where: str) -> dict[str, Any]:
+    try:
+        return validate(raw, fields, where)
+    except ConfigError as err:
+        raise ConfigError(err.what, where=err.where, fix=err.fix or SCHEMA_FIX) from None
+
+
+def _located(where: str, err: ConfigError) -> ConfigError:
+    return ConfigError(err.what, where=err.where or where, fix=err.fix)
+
+
 def load_sources(path: Path, overrides: Sequence[Path] = ()) -> dict[str, Source]:
     """Load and validate sources.yml, then apply override files in order (later wins)."""
     sources: dict[str, Source] = {}
     for name, raw in _entries(path).items():
         where = f"{path}: source '{name}'"
-        entry = validate(raw, SOURCE_FIELDS, where)
+        entry = _validate(raw, SOURCE_FIELDS, where)
         try:
             sources[str(name)] = _make_source(str(name), entry, str(path))
         except ConfigError as err:
-            raise ConfigError(err.what, where=where, fix=err.fix) from None
+            raise _located(where, err) from None
     for override in overrides:
         sources = apply_overrides(sources, override)
     return sources
@@ -145,28 +179,37 @@ def apply_overrides(sources: dict[str, Source], path: Path) -> dict[str, Source]
                 where=where,
                 fix=f"known sources: {', '.join(sorted(sources))}",
             )
-        entry = validate(raw, OVERRIDE_FIELDS, where)
-        base = sources[name]
-        version = str(entry["version"]) if entry.get("version") is not None else base.version
-        changed: dict[str, Any] = {"version": version, "origin": f"{base.origin} + {path}"}
-        if entry.get("url"):
-            changed["url"] = _expand(entry["url"], version)
-            changed["file"] = _file_name(changed["url"])
-            changed["mirrors"] = ()
-            changed["signature"] = None
-        if entry.get("mirrors") is not None:
-            changed["mirrors"] = tuple(_expand(m, version) or "" for m in entry["mirrors"])
-        if entry.get("file"):
-            changed["file"] = entry["file"]
-        if entry.get("debian"):
-            changed["debian"] = entry["debian"]
-        if entry.get("sha256"):
-            changed["sha256"] = entry["sha256"]
-        elif entry.get("url") or entry.get("file"):
-            raise ConfigError(
-                "replaces the file but gives no sha256",
-                where=where,
-                fix="every replacement file needs its own sha256",
-            )
-        result[name] = replace(base, **changed)
+        entry = _validate(raw, OVERRIDE_FIELDS, where)
+        try:
+            result[name] = _overridden(sources[name], entry, path)
+        except ConfigError as err:
+            raise _located(where, err) from None
     return result
+
+
+def _overridden(base: Source, entry: dict[str, Any], path: Path) -> Source:
+    version = str(entry["version"]) if entry.get("version") is not None else base.version
+    new_file = bool(entry.get("url") or entry.get("file"))
+    if new_file and not entry.get("sha256"):
+        raise ConfigError(
+            "replaces the file but gives no sha256",
+            fix="every replacement file needs its own sha256",
+        )
+    if version != base.version and not new_file:
+        raise ConfigError(
+            f"changes the version ({base.version} -> {version}) but keeps the old file",
+            fix="a new version is a new file: give its 'url' (or 'file') and its 'sha256', "
+            "or drop 'version'",
+        )
+    changed: dict[str, Any] = {"version": version, "origin": f"{base.origin} + {path}"}
+    if entry.get("url"):
+        changed["url"] = _expand(entry["url"], version)
+        changed["file"] = _file_name(changed["url"])
+        changed["mirrors"] = ()
+        changed["signature"] = None
+    if entry.get("mirrors") is not None:
+        changed["mirrors"] = tuple(_expand(m, version) or "" for m in entry["mirrors"])
+    for key in ("file", "debian", "sha256"):
+        if entry.get(key):
+            changed[key] = entry[key]
+    return replace(base, **changed)

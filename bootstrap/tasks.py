@@ -22,12 +22,13 @@ from doit.tools import config_changed
 from . import actions
 from .accept import AcceptanceSpec
 from .audit import TreeAuditSpec
-from .build import ComponentSpec, UnionSpec
+from .build import ComponentSpec, SourceTree, UnionSpec
 from .chrootcheck import CORE_TOOLS, CompilerCheckSpec
 from .fetch import cache_path
 from .fixpoint import FixpointSpec
 from .keys import BuildKey, StampMatches, digest
 from .options import doit_params
+from .preflight import tasks_needing_root
 from .project import Project
 from .recipes import STAGES
 from .rootfs import RootfsSpec
@@ -35,6 +36,10 @@ from .targets import Target
 from .verify import VerifySpec
 
 TaskItem = dict[str, Any] | Task
+
+# In a task's meta: why it needs root. The runtime (`preflight.refusing_reporter`) and
+# `doit check` read this one mark, so they agree on what needs root.
+NEEDS_ROOT = {"needs_root": "runs in a chroot (mount namespaces, chroot)"}
 
 
 def subtask(group: str, name: str, **fields: Any) -> Task:
@@ -161,7 +166,17 @@ def fixpoint_task(
     )
     doc = f"rebuild {', '.join(s.name for s in fixed)} with itself; byte-identical?"
     log = layout.log("stage3", f"{fixed[0].name}-fixpoint")
-    return check_task("fixpoint", target, "stage3", doc, actions.fixpoint, spec, union, log)
+    return check_task(
+        "fixpoint",
+        target,
+        "stage3",
+        doc,
+        actions.fixpoint,
+        spec,
+        union,
+        log,
+        needs_root=any(s.in_chroot for s in fixed),
+    )
 
 
 def rootfs_tasks(project: Project, target: Target) -> Iterator[Task]:
@@ -212,6 +227,7 @@ def rootfs_tasks(project: Project, target: Target) -> Iterator[Task]:
             "stage": "rootfs",
             "component": "verify",
             "log": str(check.log),
+            **NEEDS_ROOT,
         },
     )
 
@@ -225,6 +241,7 @@ def check_task(
     spec: Any,
     after: str,
     log: Path,
+    needs_root: bool = False,
 ) -> Task:
     """A check over a finished stage: results file as target, re-run when its key (the
     checked tree's digest and the check's own inputs) changes."""
@@ -243,6 +260,7 @@ def check_task(
             "component": kind,
             "log": str(log),
             "results": str(spec.results),
+            **(NEEDS_ROOT if needs_root else {}),
         },
     )
 
@@ -266,7 +284,17 @@ def compiler_check_task(project: Project, target: Target, stage: str, union: str
         ),
     )
     doc = f"run the shell, core tools and the cc inside {target.arch}'s {stage}"
-    return check_task("check", target, stage, doc, actions.compiler_check, spec, union, spec.log)
+    return check_task(
+        "check",
+        target,
+        stage,
+        doc,
+        actions.compiler_check,
+        spec,
+        union,
+        spec.log,
+        needs_root=True,
+    )
 
 
 def tree_audit_task(project: Project, target: Target, stage: str, union: str) -> Task:
@@ -325,15 +353,49 @@ class PreparedMatches:
             return False
 
 
+def tree_task_name(tree: SourceTree) -> str:
+    return f"source:{tree.label}/{tree.signature[:12]}"
+
+
+def tree_tasks(project: Project) -> Iterator[Task]:
+    """One unpack + patch per distinct prepared tree, shared by every target and stage."""
+    trees: dict[str, tuple[SourceTree, str | None]] = {}
+    for target in project.targets.values():
+        for spec in project.components(target):
+            trees.setdefault(spec.tree.signature, (spec.tree, spec.recipe.get("source")))
+    for tree, source in trees.values():
+        yield subtask(
+            "source",
+            tree_task_name(tree).removeprefix("source:"),
+            doc=f"unpack and patch {tree.label} once for every stage and target using it",
+            actions=[(actions.prepare_tree, [tree])],
+            task_dep=[f"fetch:{source}"] if source else [],
+            uptodate=[PathExists(tree.root)],
+            meta={
+                "target": "all",
+                "stage": "source",
+                "component": tree.label,
+                "log": str(tree.log),
+            },
+        )
+
+
+@dataclass(frozen=True)
+class PathExists:
+    path: Path
+
+    def __call__(self) -> bool:
+        return self.path.is_dir()
+
+
 def prepare_task(spec: ComponentSpec) -> Task:
-    source = spec.recipe.get("source")
     stamp = spec.layout.stamp(spec.stage, spec.name, "prepared")
     return subtask(
         "prepare",
         spec.label,
-        doc=f"unpack and patch {spec.name} for {spec.label}",
+        doc=f"link the prepared source of {spec.name} into {spec.label}'s work dir",
         actions=[(actions.prepare, [spec])],
-        task_dep=[f"fetch:{source}"] if source else [],
+        task_dep=[tree_task_name(spec.tree)],
         targets=[str(stamp)],
         uptodate=[PreparedMatches(stamp, spec.prepare_signature)],
         meta=component_meta(spec, "prepare"),
@@ -350,7 +412,7 @@ def build_task(spec: ComponentSpec, after: list[str]) -> Task:
         task_dep=[f"prepare:{spec.label}", *after],
         targets=[str(stamp)],
         uptodate=[StampMatches(stamp, spec.key)],
-        meta=component_meta(spec, ""),
+        meta={**component_meta(spec, ""), **(NEEDS_ROOT if spec.in_chroot else {})},
     )
 
 
@@ -364,7 +426,8 @@ def component_meta(spec: ComponentSpec, kind: str) -> dict[str, str]:
     }
 
 
-def entry_tasks(project: Project) -> Iterator[TaskItem]:
+def entry_tasks(project: Project, root_tasks: list[str]) -> Iterator[TaskItem]:
+    """`root_tasks`: the selected targets' tasks that need root (for `check`)."""
     arches = [t.arch for t in project.selected_targets]
     profile = project.profile.name
     checked = "stage1-acceptance" in project.profile.checks
@@ -398,7 +461,13 @@ def entry_tasks(project: Project) -> Iterator[TaskItem]:
         actions=[
             (
                 actions.preflight,
-                [project.config, arches, project.mode, project.llvm_version.split(".")[0]],
+                [
+                    project.config,
+                    arches,
+                    project.mode,
+                    project.llvm_version.split(".")[0],
+                    root_tasks,
+                ],
             )
         ],
         verbosity=2,
@@ -413,6 +482,8 @@ def entry_tasks(project: Project) -> Iterator[TaskItem]:
 
 
 def all_tasks(project: Project) -> Iterator[TaskItem]:
-    yield from fetch_tasks(project)
-    yield from component_tasks(project)
-    yield from entry_tasks(project)
+    graph = [*fetch_tasks(project), *tree_tasks(project), *component_tasks(project)]
+    arches = {t.arch for t in project.selected_targets}
+    selected = [t for t in graph if isinstance(t, Task) and (t.meta or {}).get("target") in arches]
+    yield from graph
+    yield from entry_tasks(project, tasks_needing_root(selected))

@@ -1,14 +1,16 @@
 """Unpack tar (plain, gz, xz, bz2, zst via the `zstd` tool) or zip archives, safely.
 
 A tar is read once, sequentially, into a hidden sibling of `dest` renamed into place on
-success. A single top-level directory is stripped; with `subtrees`, the first member's top
-directory is assumed to be it, and if a later member contradicts that, the archive is read
-a second time as a tarbomb. Hostile members and corrupt archives raise UnpackError.
+success; siblings left by a killed run are removed first. A single top-level directory is
+stripped; with `subtrees`, the first member's top directory is assumed to be it, and if a
+later member contradicts that, the archive is read a second time as a tarbomb. Hostile
+members and corrupt archives raise UnpackError. Directories always let their owner in.
 """
 
 from __future__ import annotations
 
 import bz2
+import glob
 import gzip
 import lzma
 import os
@@ -20,16 +22,19 @@ import time
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import closing
+from contextlib import closing, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from .errors import UnpackError
+from .errors import BootstrapError, UnpackError
+from .fsutil import remove_tree, sha256_file
 
 Parts = tuple[str, ...]
 HOSTILE_FIX = "the archive is unsafe to unpack: check where it comes from and its checksum"
 CORRUPT_FIX = "delete it from the download cache and fetch it again"
+# the owner may always write and enter what it unpacked; no setgid or world-writable dirs
+DIR_MODE_KEEP, DIR_MODE_ADD = 0o1775, 0o700
 OPENERS = {b"\x1f\x8b": gzip.open, b"BZh": bz2.open, b"\xfd7zXZ\x00": lzma.open}
 
 
@@ -49,25 +54,50 @@ class _Entry:
     data: Callable[[], IO[bytes] | None] | None = None
 
 
-def unpack(archive: Path, dest: Path, subtrees: Sequence[str] | None = ()) -> Path:
-    """Extract `archive` into the new directory `dest`, optionally only `subtrees`."""
+def unpack(
+    archive: Path,
+    dest: Path,
+    subtrees: Sequence[str] | None = (),
+    pinned_sha256: str | None = None,
+) -> Path:
+    """Extract `archive` into the new directory `dest`, optionally only `subtrees`.
+
+    One unpack into `dest` at a time (the build dir lock): temporary trees of earlier ones
+    are leftovers of a killed run. `pinned_sha256` makes the fix for a corrupt archive say
+    whether fetching it again can help."""
     archive, dest = Path(archive), Path(dest)
     if dest.exists() or dest.is_symlink():
         raise UnpackError("destination already exists", where=str(dest), fix="remove it first")
     wanted = [_subtree(archive, s) for s in subtrees or ()]
     dest.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in dest.parent.glob(f".{glob.escape(dest.name)}.tmp-*"):
+        remove_tree(leftover)
     tmp = dest.parent / f".{dest.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
     try:
         try:
-            tree = _extract(archive, tmp, wanted, assume_top=bool(wanted))
+            tree = _extract(archive, tmp, wanted, assume_top=bool(wanted), pin=pinned_sha256)
         except _NotSingleTop:
-            shutil.rmtree(tmp)
-            tree = _extract(archive, tmp, wanted, assume_top=False)
+            remove_tree(tmp)
+            tree = _extract(archive, tmp, wanted, assume_top=False, pin=pinned_sha256)
         os.replace(tree, dest)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with suppress(BootstrapError):  # never hide why it failed; the next run retries
+            remove_tree(tmp)
     return dest
+
+
+def _corrupt_fix(archive: Path, pinned_sha256: str | None) -> str:
+    """Fetching again only helps if the cached bytes are not the pinned ones."""
+    if pinned_sha256 is None:
+        return CORRUPT_FIX
+    actual = sha256_file(archive)
+    if actual != pinned_sha256:
+        return f"its sha256 is {actual}, not the pinned {pinned_sha256}: " + CORRUPT_FIX
+    return (
+        "its sha256 matches the pin, so fetching it again gives the same bytes: the pinned "
+        "file itself is broken. Check the sha256 in sources.yml (or the override file) and "
+        "the mirror the file came from against the upstream release, then fix the pin"
+    )
 
 
 def _subtree(archive: Path, subtree: str) -> Parts:
@@ -77,7 +107,9 @@ def _subtree(archive: Path, subtree: str) -> Parts:
     return parts
 
 
-def _extract(archive: Path, tmp: Path, wanted: list[Parts], assume_top: bool) -> Path:
+def _extract(
+    archive: Path, tmp: Path, wanted: list[Parts], *, assume_top: bool, pin: str | None
+) -> Path:
     tmp.mkdir()
     tree = _Tree(archive, tmp, wanted, assume_top)
     try:
@@ -86,7 +118,8 @@ def _extract(archive: Path, tmp: Path, wanted: list[Parts], assume_top: bool) ->
                 tree.add(entry)
     except (_Corrupt, tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error) as exc:
         what = f"archive is corrupt or truncated ({exc})"
-        raise UnpackError(what, where=str(archive), fix=CORRUPT_FIX) from None
+        fix = _corrupt_fix(archive, pin)
+        raise UnpackError(what, where=str(archive), fix=fix) from None
     return tree.finish()
 
 
@@ -267,7 +300,7 @@ class _Tree:
 
     def add_dir(self, e: _Entry, parts: Parts, path: Path) -> None:
         path.mkdir(exist_ok=True)
-        self.dirs[parts] = (e.mode & 0o1777, e.mtime)
+        self.dirs[parts] = (e.mode, e.mtime)
 
     def add_symlink(self, e: _Entry, parts: Parts, path: Path) -> None:
         if e.link.startswith("/"):
@@ -300,7 +333,7 @@ class _Tree:
                 target = os.readlink(self.root.joinpath(*link))
                 raise self.fail("/".join(link), f"symlink to {target} leads outside the tree")
         for parts, (mode, mtime) in sorted(self.dirs.items(), key=lambda d: -len(d[0])):
-            os.chmod(self.root.joinpath(*parts), mode)
+            os.chmod(self.root.joinpath(*parts), (mode & DIR_MODE_KEEP) | DIR_MODE_ADD)
             os.utime(self.root.joinpath(*parts), (mtime, mtime))
         return tree
 

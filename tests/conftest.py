@@ -99,6 +99,10 @@ class MiniRepo:
         """Tasks that executed (not up-to-date) in the last run."""
         return {n for n, r in self.report()["tasks"].items() if r["status"] != "up-to-date"}
 
+    def ran_in_targets(self) -> set[str]:
+        """Tasks of a target that executed: without the shared source trees."""
+        return {n for n in self.ran() if not n.startswith(("source:", "fetch:"))}
+
 
 @pytest.fixture
 def mini_repo(tmp_path: Path) -> MiniRepo:

@@ -11,6 +11,7 @@ import pytest
 
 from bootstrap.audit import ForbiddenStrings, TreeAuditSpec, audit_tree
 from bootstrap.errors import BuildError
+from bootstrap.keys import BuildKey
 from bootstrap.targets import load_targets
 
 REPO = Path(__file__).resolve().parent.parent
@@ -23,7 +24,7 @@ def spec(root: Path, tmp_path: Path) -> TreeAuditSpec:
         root=root,
         forbidden=ForbiddenStrings(paths=("/work/build",), host_markers=("/usr/lib/gcc",)),
         results=tmp_path / "audit.json",
-        signature="x",
+        key=BuildKey("x"),
     )
 
 

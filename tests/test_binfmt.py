@@ -93,7 +93,7 @@ def test_native_target_needs_no_emulation() -> None:
     native = [t for t in TARGETS.values() if t.is_native()]
     if not native:
         pytest.skip(f"no target file for this host ({platform.machine()})")
-    ok, why = binfmt_status(native[0])
+    ok, why, _ = binfmt_status(native[0])
     assert ok is True
     assert "native" in why
     ensure_binfmt(native[0])  # nothing to do, nothing raised
@@ -108,7 +108,7 @@ def test_registered_qemu_aarch64_is_usable() -> None:
     flags = re.search(r"^flags: (\S*)$", text, re.M)
     if not text.startswith("enabled") or not flags or "F" not in flags.group(1):
         pytest.skip("qemu-aarch64 is registered here, but disabled or without F")
-    ok, why = binfmt_status(AARCH64)
+    ok, why, _ = binfmt_status(AARCH64)
     assert ok is True
     assert "'qemu-aarch64' registered with flags" in why
     assert "F" in why.rsplit(" ", 1)[1]
@@ -117,10 +117,11 @@ def test_registered_qemu_aarch64_is_usable() -> None:
 @pytest.mark.skipif(not (BINFMT / "status").exists(), reason="binfmt_misc is not mounted")
 def test_missing_entry_names_the_package() -> None:
     target = foreign_target()
-    ok, why = binfmt_status(target)
+    ok, why, fix = binfmt_status(target)
     assert ok is False
     assert "no binfmt_misc entry 'qemu-doesnotexist'" in why
-    assert "apt-get install qemu-user-static" in why
+    assert "qemu-doesnotexist-static is not installed" in why
+    assert "apt-get install qemu-user-static" in fix
 
 
 @pytest.mark.skipif(
@@ -150,29 +151,94 @@ def entry(state: str, flags: str) -> str:
 def test_status_of_kernel_entries(fake_binfmt: Path) -> None:
     target = foreign_target("qemu-x")
     (fake_binfmt / "qemu-x").write_text(entry("enabled", "POCF"))
-    assert binfmt_status(target) == (True, "'qemu-x' registered with flags POCF")
+    assert binfmt_status(target) == (True, "'qemu-x' registered with flags POCF", "")
 
-    (fake_binfmt / "qemu-x").write_text(entry("disabled", "F"))
-    ok, why = binfmt_status(target)
-    assert not ok
-    assert "disabled" in why
-    assert f"echo 1 > {fake_binfmt / 'qemu-x'}" in why
 
-    (fake_binfmt / "qemu-x").write_text(entry("enabled", "P"))
-    ok, why = binfmt_status(target)
+@pytest.fixture
+def qemu_x_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A `qemu-x-static` on PATH (and nothing else)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    interpreter = bin_dir / "qemu-x-static"
+    interpreter.write_text("#!/bin/sh\n")
+    interpreter.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    return interpreter
+
+
+def test_each_cause_gets_its_own_fix(
+    fake_binfmt: Path, qemu_x_installed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = foreign_target("qemu-x")
+    path = fake_binfmt / "qemu-x"
+    path.write_text(entry("disabled", "F"))
+    assert binfmt_status(target)[1:] == (
+        "binfmt_misc entry 'qemu-x' is disabled",
+        f"enable it: echo 1 > {path}",
+    )
+
+    path.write_text(entry("enabled", "P"))
+    ok, why, fix = binfmt_status(target)
     assert not ok
     assert "without the F flag" in why
-    assert f"echo -1 > {fake_binfmt / 'qemu-x'}" in why
+    assert fix.startswith(f"re-register it: echo -1 > {path}, then run doit as root")
+    assert "apt-get" not in fix  # qemu-x-static is installed
+
+    path.unlink()
+    ok, why, fix = binfmt_status(target)
+    assert not ok
+    assert why == f"no binfmt_misc entry 'qemu-x' ({qemu_x_installed} is installed)"
+    assert fix == f"run doit as root: it registers {qemu_x_installed} with the F flag"
+
+    monkeypatch.setenv("PATH", str(fake_binfmt / "empty"))  # qemu-x-static gone too
+    ok, why, fix = binfmt_status(target)
+    assert not ok
+    assert "qemu-x-static is not installed" in why
+    assert fix.startswith("apt-get install qemu-user-static")
 
     (fake_binfmt / "status").unlink()
-    ok, why = binfmt_status(target)
+    ok, why, fix = binfmt_status(target)
     assert not ok
-    assert "binfmt_misc is not mounted" in why
+    assert why == f"binfmt_misc is not mounted at {fake_binfmt}"
+    assert fix.startswith(f"mount it: mount -t binfmt_misc binfmt_misc {fake_binfmt}")
+    assert "apt-get" not in fix
 
 
 def test_entry_without_any_flags_is_reported_not_a_crash(fake_binfmt: Path) -> None:
     # The kernel prints "flags: " (nothing after it) for an entry registered without flags.
     (fake_binfmt / "qemu-x").write_text(entry("enabled", ""))
-    ok, why = binfmt_status(foreign_target("qemu-x"))
+    ok, why, fix = binfmt_status(foreign_target("qemu-x"))
     assert not ok
     assert "without the F flag" in why
+    assert "echo -1 >" in fix
+    assert "apt-get install qemu-user-static" in fix  # re-registering needs qemu-x-static
+
+
+def test_an_empty_entry_file_is_reported_not_a_crash(fake_binfmt: Path) -> None:
+    path = fake_binfmt / "qemu-x"
+    path.write_text("")
+    ok, why, fix = binfmt_status(foreign_target("qemu-x"))
+    assert not ok
+    assert "is empty or not in the kernel's format" in why
+    assert fix.startswith(f"remove it (echo -1 > {path})")
+
+
+def test_ensure_binfmt_raises_the_fix_for_the_cause(fake_binfmt: Path) -> None:
+    """An entry exists, so nothing is mounted or registered (as root either): the error's
+    fix is the one for its cause, not a package to install."""
+    target = foreign_target("qemu-x")
+    path = fake_binfmt / "qemu-x"
+    path.write_text(entry("disabled", "F"))
+    with pytest.raises(BootstrapError) as err:
+        ensure_binfmt(target)
+    assert (
+        err.value.what
+        == f"cannot run {target.arch} code here: binfmt_misc entry 'qemu-x' is disabled"
+    )
+    assert err.value.fix == f"enable it: echo 1 > {path}"
+
+    path.write_text("")
+    with pytest.raises(BootstrapError) as err:
+        ensure_binfmt(target)
+    assert "empty" in err.value.what
+    assert "echo -1" in (err.value.fix or "")

@@ -15,7 +15,7 @@ from bootstrap.buildenv import (
     CHROOT_PATH,
     HOST_ONLY,
     CommandRunner,
-    build_inputs,
+    component_plan,
     expand,
     in_chroot,
     variables,
@@ -116,8 +116,7 @@ def test_host_component_sees_host_paths(stage3: dict[str, ComponentSpec], build_
     assert values["workdir"] == str(work)
     assert values["srcdir"] == f"{work}/src"
     assert values["srcdir_rel"] == "../src"  # what configure records: no absolute work path
-    assert values["root"] == str(build_dir / A64 / "stage3")
-    assert values["root"] == str(musl.layout.stage_root("stage3"))
+    assert values["root"] == str(work / "view")  # its closure's union
     assert values["toolchain"] == str(build_dir / A64 / "stage1")
     assert values["build_triplet"] != values["triplet"]
     assert values["build_triplet"].endswith("-pc-linux-gnu")
@@ -132,17 +131,20 @@ def test_host_component_sees_host_paths(stage3: dict[str, ComponentSpec], build_
 def test_build_inputs_depend_on_the_place(stage3: dict[str, ComponentSpec]) -> None:
     recipe = stage3["bzip2"].recipe
     assert not recipe["env"]  # nothing of its own: the bases show through
-    chroot = build_inputs("stage3", recipe)
-    host = build_inputs("stage2", recipe)
+    chroot = component_plan("stage3", recipe)
+    host = component_plan("stage2", recipe)
 
-    assert chroot["path"] == CHROOT_PATH
+    assert chroot["place"] == "chroot" and host["place"] == "host"
+    assert chroot["env"]["PATH"] == ":".join(CHROOT_PATH)
+    assert [m["at"] for m in chroot["mounts"]] == ["/serpent", "/build", "/"]
     assert chroot["env"]["CC"] == "cc"
     assert chroot["env"]["AR"] == "ar"
     assert "/serpent/usr/lib" in chroot["env"]["LD_LIBRARY_PATH"]
     assert "PKG_CONFIG_SYSROOT_DIR" not in chroot["env"]
     assert chroot["derived"]["cflags"] == "${target_cflags}"
 
-    assert "path" not in host
+    assert host["env"]["PATH"].startswith("${toolchain}/bin:")
+    assert "mounts" not in host
     assert host["env"]["CC"] == "${triplet}-clang --sysroot=${root}"
     assert "LD_LIBRARY_PATH" not in host["env"]
     assert "-ffile-prefix-map" in host["derived"]["cflags"]
@@ -152,10 +154,10 @@ def test_build_inputs_depend_on_the_place(stage3: dict[str, ComponentSpec]) -> N
 
 
 def test_recipe_env_wins_over_the_base(stage3: dict[str, ComponentSpec]) -> None:
-    inputs = build_inputs("stage3", stage3["tcc"].recipe)
-    assert inputs["env"]["CC"] == "/serpent/usr/bin/tcc -B/serpent/usr/lib/tcc"
-    assert inputs["env"]["AR"] == "ar"
-    assert "path" in inputs
+    plan = component_plan("stage3", stage3["tcc"].recipe)
+    assert plan["env"]["CC"] == "/serpent/usr/bin/tcc -B/serpent/usr/lib/tcc"
+    assert plan["env"]["AR"] == "ar"
+    assert plan["env"]["LC_ALL"] == "C"  # what the runner adds is in the plan too
 
 
 def test_host_command_runner(stage3: dict[str, ComponentSpec], build_dir: Path) -> None:
@@ -164,8 +166,8 @@ def test_host_command_runner(stage3: dict[str, ComponentSpec], build_dir: Path) 
     assert runner.chroot is False
     assert runner.env["PATH"].split(":")[0] == str(build_dir / A64 / "stage1" / "bin")
     assert runner.env["HOME"] == str(musl.work)
-    stage3_root = build_dir / A64 / "stage3"
-    assert runner.env["CC"] == f"aarch64-serpent-linux-musl-clang --sysroot={stage3_root}"
+    view = build_dir / A64 / "work" / "stage3" / "musl" / "view"  # its closure, not stage3
+    assert runner.env["CC"] == f"aarch64-serpent-linux-musl-clang --sysroot={view}"
     assert "${" not in "".join(runner.env.values())
 
 
@@ -177,16 +179,16 @@ def test_chroot_command_runner_runs_in_the_stage3_root(
     stage3: dict[str, ComponentSpec], build_dir: Path
 ) -> None:
     """End to end through the real sandbox. The test's stand-ins: the "stage2 tree" is the
-    host's /usr (so /serpent/bin/sh exists), and the "stage3 root" links its usr and loader
-    dirs into /serpent, so the host's own shell runs there."""
+    host's /usr (so /serpent/bin/sh exists), and the build's view links its usr and loader
+    dirs into /serpent, so the host's own shell runs there. The view is read-only."""
     tcc = stage3["tcc"]
     if not binfmt_status(tcc.target)[0]:
         pytest.skip("aarch64 code cannot run here (CommandRunner would try to register qemu)")
     base = build_dir / A64
     base.mkdir(parents=True)
     (base / "stage2").symlink_to("/usr")
-    root = base / "stage3"
-    root.mkdir()
+    root = tcc.layout.view(tcc.stage, tcc.name)
+    root.mkdir(parents=True)
     (root / "usr").symlink_to("serpent")
     for name in ("bin", "lib", "lib64"):
         (root / name).symlink_to(f"serpent/{name}")
@@ -203,13 +205,15 @@ def test_chroot_command_runner_runs_in_the_stage3_root(
                 "sh",
                 "-c",
                 'printf "%s\\n" "$(pwd)" "$CC" "$PATH" "$HOME" "$(hostname)" > "$1/seen"; '
-                'touch "/serpent/$2" 2>/dev/null && echo writable >> "$1/seen"; true',
+                'touch "/serpent/$2" 2>/dev/null && echo writable >> "$1/seen"; '
+                'touch "/$2" 2>/dev/null && echo root writable >> "$1/seen"; true',
                 "sh",
                 "${workdir}",
                 probe,
             ]
         )
         assert not Path("/usr", probe).exists()
+        assert not (root / probe).exists()
     finally:
         Path("/usr", probe).unlink(missing_ok=True)
     seen = (tcc.work / "seen").read_text().splitlines()

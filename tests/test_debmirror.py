@@ -19,8 +19,8 @@ from bootstrap.debmirror import (
     parse_dsc,
     upstream_version,
 )
-from bootstrap.errors import BootstrapError
-from bootstrap.sources import apply_overrides, load_sources
+from bootstrap.errors import BootstrapError, FetchError
+from bootstrap.sources import Source, apply_overrides, load_sources
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -192,3 +192,36 @@ def test_fill_mirror_musl_is_upstream_bytes_and_idempotent(tmp_path: Path) -> No
     assert [row[1] for row in again.rows] == ["present"]
     assert logged == []  # no apt-get run
     assert {p.name: p.stat().st_mtime_ns for p in mirror.iterdir()} == before
+
+
+def test_override_names_outside_the_mirror_dir_are_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outside = tmp_path / "outside.tar.gz"
+    outside.write_bytes(b"somewhere else")
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    override = mirror / "sources-override.yml"
+    sha = hashlib.sha256(b"somewhere else").hexdigest()
+    override.write_text(
+        f"sources:\n  demo:\n    version: '1.0'\n    url: debian:../outside.tar.gz\n"
+        f"    sha256: {sha}\n"
+    )
+    demo = Source(
+        name="demo",
+        version="1.0",
+        url="https://x.example/demo-1.0.tar.gz",
+        sha256="a" * 64,
+        file="demo-1.0.tar.gz",
+        debian="demo",
+    )
+    ran: list[list[str]] = []
+
+    def no_apt(argv: list[str], cwd: Path | None = None) -> str:
+        ran.append(argv)
+        raise FetchError("apt is not reachable here")
+
+    monkeypatch.setattr(debmirror, "_run", no_apt)
+    report = fill_mirror([demo], mirror, override, log=lambda _: None)
+    assert [(name, status) for name, status, _ in report.rows] == [("demo", "error")]
+    assert ran  # not taken as already mirrored: it went to apt

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import os
 import socket
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -12,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from conftest import MiniRepo, make_tarball
 
 from bootstrap.errors import FetchError
 from bootstrap.fetch import (
@@ -22,6 +26,7 @@ from bootstrap.fetch import (
     is_cached,
     missing_sources,
     sha256_file,
+    verify_cached,
 )
 from bootstrap.sources import Source
 
@@ -37,6 +42,7 @@ class Route:
     data: bytes = b""
     statuses: list[int] = field(default_factory=list)  # answered (in order) before serving
     cut_after: int | None = None  # first request only: send this many bytes, then hang up
+    cut_each: int | None = None  # every request: send at most this many bytes, then hang up
     ranges: bool = True  # honour Range headers
 
 
@@ -76,8 +82,10 @@ class Handler(BaseHTTPRequestHandler):
         body = data[start:]
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        if first and route.cut_after is not None:
-            self.wfile.write(body[: route.cut_after])
+        cut = route.cut_after if first else None
+        cut = route.cut_each if route.cut_each is not None else cut
+        if cut is not None and cut < len(body):
+            self.wfile.write(body[:cut])
             self.wfile.flush()
             self.connection.shutdown(socket.SHUT_RDWR)
             self.close_connection = True
@@ -367,3 +375,218 @@ def test_same_source_from_two_threads_downloads_once(
     assert results == [cache_path(src, policy)] * 2
     assert cache_path(src, policy).read_bytes() == DATA
     assert len(server.hits["/demo.tar.gz"]) == 1
+
+
+# -- the cache holds its own, verified bytes -------------------------------------------------
+
+
+def mirror_policy(policy: FetchPolicy, *mirrors: Path, offline: bool = False) -> FetchPolicy:
+    return FetchPolicy(
+        cache_dir=policy.cache_dir, mirror_dirs=mirrors, offline=offline, backoff=0.01, timeout=5
+    )
+
+
+def test_cache_keeps_its_bytes_when_the_mirror_file_is_overwritten(
+    policy: FetchPolicy, tmp_path: Path
+) -> None:
+    src = source("https://unused.example/demo.tar.gz")
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / src.file).write_bytes(DATA)
+    cached = fetch_source(src, mirror_policy(policy, mirror, offline=True))
+    with (mirror / src.file).open("r+b") as f:  # rewrite the mirror file in place
+        f.write(b"X" * 1000)
+    assert cached.read_bytes() == DATA
+    assert cached.stat().st_nlink == 1
+
+
+def test_a_changed_cached_file_is_quarantined_and_fetched_again(
+    server: LoopServer, policy: FetchPolicy
+) -> None:
+    src = source(server.add("/demo.tar.gz"))
+    cached = fetch_source(src, policy)
+    cached.write_bytes(b"changed under its name")
+    warnings: list[str] = []
+    assert fetch_source(src, policy, warn=warnings.append).read_bytes() == DATA
+    assert len(server.hits["/demo.tar.gz"]) == 2
+    quarantined = policy.cache_dir / "quarantine" / src.sha256 / src.file
+    assert quarantined.read_bytes() == b"changed under its name"
+    assert len(warnings) == 1
+    assert str(quarantined) in warnings[0] and "fetching it again" in warnings[0]
+
+
+def test_verify_cached_quarantines_a_changed_file(server: LoopServer, policy: FetchPolicy) -> None:
+    src = source(server.add("/demo.tar.gz"))
+    cached = fetch_source(src, policy)
+    assert verify_cached(cached) == cached
+    cached.write_bytes(b"changed under its name")
+    with pytest.raises(FetchError) as err:
+        verify_cached(cached)
+    quarantined = policy.cache_dir / "quarantine" / src.sha256 / src.file
+    assert err.value.where == str(cached)
+    assert str(quarantined) in err.value.what and sha(b"changed under its name") in err.value.what
+    assert "fetches the file again" in (err.value.fix or "")
+    assert not cached.exists()
+    assert quarantined.read_bytes() == b"changed under its name"
+    assert not is_cached(src, policy)  # so the fetch task runs again
+
+
+def test_verify_cached_gives_a_hard_linked_entry_its_own_bytes(
+    policy: FetchPolicy, tmp_path: Path
+) -> None:
+    src = source("https://unused.example/demo.tar.gz")
+    cached = cache_path(src, policy)
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(DATA)
+    linked = tmp_path / "mirror-file"
+    os.link(cached, linked)  # what earlier versions made from a mirror dir
+    assert verify_cached(cached) == cached
+    assert cached.stat().st_nlink == 1 and cached.read_bytes() == DATA
+
+
+def test_prepare_refuses_a_changed_cached_tarball_and_the_next_run_fetches_it(
+    mini_repo: MiniRepo,
+) -> None:
+    mini_repo.doit("stage1", "--target", "aarch64")
+    cached = next((mini_repo.root / "downloads" / "by-sha256").glob("*/beta-1.0.tar.gz"))
+    # a valid tarball, other bytes: the mirror file it was linked to got overwritten
+    make_tarball(cached, "beta-1.0", {"file.txt": "beta original\nand a trojan\n"})
+    mini_repo.write_patch("beta original", "beta patched again")  # prepare:beta runs again
+
+    failed = mini_repo.doit("stage1", "--target", "aarch64", check=False)
+    assert failed.returncode != 0
+    output = failed.stdout + failed.stderr
+    assert "no longer matches its sha256" in output
+    assert "fix: run the same command again" in output
+    quarantined = mini_repo.root / "downloads" / "quarantine" / cached.parent.name / cached.name
+    assert quarantined.is_file() and not cached.exists()
+
+    mini_repo.doit("stage1", "--target", "aarch64")
+    assert {"fetch:beta", "prepare:aarch64/stage1/b1"} <= mini_repo.ran()
+    assert sha256_file(cached) == cached.parent.name
+    built = mini_repo.root / "build" / "aarch64" / "stage1" / "sysroot" / "usr/share/b1/file.txt"
+    assert built.read_text() == "beta patched again\n"
+
+
+# -- file names stay inside the cache and the mirror dirs ------------------------------------
+
+
+@pytest.mark.parametrize("name", ["../../../escaped.tar.gz", "{tmp}/abs.tar.gz", "", ".."])
+def test_a_file_name_that_is_not_plain_is_refused(
+    policy: FetchPolicy, tmp_path: Path, name: str
+) -> None:
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    bad = Source(
+        name="demo",
+        version="1.0",
+        url=(tmp_path / "up.tar.gz").as_uri(),
+        sha256=sha(DATA),
+        file=name.format(tmp=tmp_path),
+        origin="sources.yml",
+    )
+    (tmp_path / "up.tar.gz").write_bytes(DATA)
+    with pytest.raises(FetchError) as err:
+        fetch_source(bad, mirror_policy(policy, mirror))
+    assert "not a plain file name" in err.value.what
+    assert err.value.where == "sources.yml: source 'demo'" and err.value.fix
+    with pytest.raises(FetchError):
+        missing_sources([bad], mirror_policy(policy, mirror))
+    assert not list(tmp_path.rglob("escaped.tar.gz")) and not list(tmp_path.rglob("*abs.tar.gz*"))
+
+
+# -- a checksum mismatch names the real suspects ---------------------------------------------
+
+
+def test_checksum_mismatch_fix_names_pin_mirror_and_server(
+    server: LoopServer, policy: FetchPolicy
+) -> None:
+    src = source(server.add("/evil.tar.gz", data=b"other bytes"))
+    with pytest.raises(FetchError) as err:
+        fetch_source(src, policy)
+    fix = err.value.fix or ""
+    assert "network" not in fix
+    assert "pin" in fix and "mirror file" in fix and "server" in fix
+
+
+# -- fallbacks and waits are reported --------------------------------------------------------
+
+
+def test_a_404_before_a_working_mirror_url_is_a_warning(
+    server: LoopServer, policy: FetchPolicy
+) -> None:
+    src = source(server.url("/gone.tar.gz"), server.add("/mirror/demo.tar.gz"))
+    warnings: list[str] = []
+    fetch_source(src, policy, warn=warnings.append)
+    assert len(warnings) == 1
+    assert "HTTP 404" in warnings[0] and server.url("/gone.tar.gz") in warnings[0]
+    assert f"used {server.url('/mirror/demo.tar.gz')} instead" in warnings[0]
+
+
+def test_a_corrupt_mirror_dir_file_is_a_warning(
+    server: LoopServer, policy: FetchPolicy, tmp_path: Path
+) -> None:
+    src = source(server.add("/demo.tar.gz"))
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / src.file).write_bytes(b"corrupt")
+    warnings: list[str] = []
+    fetch_source(src, mirror_policy(policy, mirror), warn=warnings.append)
+    assert len(warnings) == 1
+    assert f"sha256 mismatch for {mirror / src.file}" in warnings[0]
+
+
+def test_no_warning_when_the_first_place_works(server: LoopServer, policy: FetchPolicy) -> None:
+    src = source(server.add("/demo.tar.gz"), server.add("/mirror/demo.tar.gz"))
+    warnings: list[str] = []
+    fetch_source(src, policy, warn=warnings.append)
+    fetch_source(src, policy, warn=warnings.append)  # from the cache
+    assert warnings == []
+
+
+def test_waiting_for_another_runs_lock_is_a_warning(
+    server: LoopServer, policy: FetchPolicy
+) -> None:
+    src = source(server.add("/demo.tar.gz"))
+    dest = cache_path(src, policy)
+    dest.parent.mkdir(parents=True)
+    warnings: list[str] = []
+    with dest.with_name(f".{dest.name}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the other run
+        thread = threading.Thread(target=fetch_source, args=(src, policy, None, warnings.append))
+        thread.start()
+        deadline = time.monotonic() + 5
+        while not warnings and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not dest.exists()  # still waiting
+    thread.join(5)
+    assert dest.read_bytes() == DATA
+    assert len(warnings) == 1 and "waiting for another fetch" in warnings[0]
+
+
+# -- retries count attempts without progress -------------------------------------------------
+
+
+def test_a_link_that_drops_often_still_finishes(server: LoopServer, policy: FetchPolicy) -> None:
+    src = source(server.add("/drops.tar.gz", cut_each=20_000))
+    assert fetch_source(src, policy).read_bytes() == DATA
+    assert len(server.hits["/drops.tar.gz"]) == -(-len(DATA) // 20_000)  # > policy.retries
+
+
+def test_attempts_without_progress_are_bounded(server: LoopServer, policy: FetchPolicy) -> None:
+    src = source(server.add("/stuck.tar.gz", cut_each=20_000, ranges=False))
+    with pytest.raises(FetchError, match="gave up after 4 attempt"):
+        fetch_source(src, policy)
+    assert len(server.hits["/stuck.tar.gz"]) == 5  # the first got somewhere, 4 did not
+
+
+def test_a_host_that_does_not_resolve_is_not_retried(
+    policy: FetchPolicy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for proxy in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(proxy, raising=False)
+    src = source("http://no-such-host.invalid/demo.tar.gz")
+    with pytest.raises(FetchError) as err:
+        fetch_source(src, policy)
+    assert "no-such-host.invalid/demo.tar.gz: cannot resolve the host name" in err.value.what
+    assert "gave up" not in err.value.what

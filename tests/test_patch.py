@@ -72,8 +72,9 @@ def test_missing_dir_and_missing_series_entry(tmp_path: Path) -> None:
     (pdir / "series").write_text("a.patch\ngone.patch\n")
     with pytest.raises(PatchError) as info:
         patch_series(pdir)
-    assert "gone.patch" in str(info.value) and "line 2" in str(info.value)
-    assert info.value.where == str(pdir / "series")
+    assert "gone.patch" in info.value.what
+    assert info.value.where == f"{pdir / 'series'}:2"
+    assert info.value.fix and "line 2" in info.value.fix
 
 
 def test_failing_patch_names_file_and_hunk(tmp_path: Path, tree: Path) -> None:
@@ -85,6 +86,20 @@ def test_failing_patch_names_file_and_hunk(tmp_path: Path, tree: Path) -> None:
     assert "hunk #1 of src/file.c FAILED" in err.what
     assert "-line ten" in err.what  # the rejected hunk from the .rej file
     assert err.fix and "pkg-1.0" in err.fix and "series" in err.fix
+
+
+def test_failure_names_the_source_not_the_temporary_tree(tmp_path: Path, tree: Path) -> None:
+    staging = tree.rename(tmp_path / ".src.tmp")
+    removed = "".join(f"-no line {i}\n" for i in range(25))
+    added = "".join(f"+new line {i}\n" for i in range(25))
+    long_hunk = f"--- a/src/file.c\n+++ b/src/file.c\n@@ -1,25 +1,25 @@\n{removed}{added}"
+    patch = write_patches(tmp_path / "p", {"02-bad.patch": long_hunk}) / "02-bad.patch"
+    with pytest.raises(PatchError) as info:
+        apply_patches(staging, [patch], source="pkg-1.0.tar.gz")
+    err = info.value
+    assert ".src.tmp" not in err.render()
+    assert "does not apply to pkg-1.0.tar.gz" in err.what and "more lines" in err.what
+    assert err.fix and "02-bad.patch" in err.fix and "pkg-1.0.tar.gz" in err.fix
 
 
 def test_missing_target_file(tmp_path: Path, tree: Path) -> None:

@@ -30,7 +30,7 @@ def test_host_mode_toolchain_is_the_driver_only() -> None:
     toolchain = p.components(p.targets["aarch64"])[0]
     assert toolchain.name == "toolchain"
     assert toolchain.recipe["style"] == "custom"
-    assert toolchain.archive is None
+    assert toolchain.tree.archive is None
 
 
 def test_llvm_mode_builds_llvm_from_source() -> None:
@@ -89,16 +89,16 @@ def test_full_profile_without_stage3_has_no_rootfs_tasks() -> None:
     assert not any(n.startswith(("rootfs:", "verify:", "fixpoint:")) for n in names_)
 
 
-def test_full_stage2_builds_its_native_llvm_first() -> None:
+def test_full_stage2_llvm_needs_only_the_base_and_wins_over_tcc_and_busybox() -> None:
     p = project(profile="full", target="aarch64", toolchain="host")
-    stage2 = [c for c in p.components(p.targets["aarch64"]) if c.stage == "stage2"]
-    names_ = [c.name for c in stage2]
-    # right after the smoke set: a change to a later package never rebuilds it, and the
-    # root's cc/ar links (clang, llvm-ar) replace tcc's and busybox's, not the reverse
-    smoke = project(profile="smoke").profile.components("stage2")
-    assert names_[: len(smoke) + 2] == [*smoke, "llvm", "compiler-rt-builtins"]
-    assert {"bash", "coreutils", "python3", "cmake", "ninja"} <= set(names_[len(smoke) + 2 :])
-    llvm, builtins = stage2[len(smoke) : len(smoke) + 2]
+    stage2 = {c.name: c for c in p.components(p.targets["aarch64"]) if c.stage == "stage2"}
+    llvm, builtins = stage2["llvm"], stage2["compiler-rt-builtins"]
+    # built against the root layout, musl and the C++ runtimes only: nothing else redoes it
+    assert llvm.closure == ("root-layout", "musl", "linux-headers", "llvm-runtimes")
+    # its cc/ar/strings (clang, llvm-ar) lie over tcc's and busybox's in the stage2 tree
+    order = p.graph("stage2").order
+    assert order.index("llvm") > order.index("tcc") > order.index("busybox")
+    assert set(p.graph("stage2").replaces["llvm"]) == {"tcc", "busybox"}
     # the root's clang finds its builtins in its own resource dir
     assert builtins.recipe["install_root"] == "root"
     assert builtins.recipe["prefix"] == "/usr/lib/clang/${llvm_major}"

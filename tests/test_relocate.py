@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from bootstrap.buildenv import build_inputs, relocates
+from bootstrap.buildenv import component_plan, relocates
 from bootstrap.relocate import build_path_rewrites, relocate_staged_install
 
 ROOT = "/b/x86_64/stage2"
@@ -70,5 +70,6 @@ def test_which_builds_relocate() -> None:
     assert not relocates("stage3", {})  # in the chroot: the paths are the root's own
     assert relocates("stage3", {"where": "host"})
     # part of the signature of exactly those builds
-    assert build_inputs("stage2", {"env": {}, "style": "custom", "steps": {}})["relocate"] == 2
-    assert "relocate" not in build_inputs("stage3", {"env": {}, "style": "custom", "steps": {}})
+    recipe = {"env": {}, "style": "custom", "steps": {}}
+    assert component_plan("stage2", recipe)["relocate"] == 2
+    assert "relocate" not in component_plan("stage3", recipe)

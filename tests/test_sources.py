@@ -111,3 +111,58 @@ def test_later_override_wins(tmp_path: Path) -> None:
     musl = load_sources(write(tmp_path, GOOD), [first, second])["musl"]
     assert (musl.version, musl.file, musl.sha256) == ("1.2.5", "musl-1.2.5.tar.gz", "c" * 64)
     assert musl.debian == "musl-new"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (GOOD.replace("    sha256:", "    file: /tmp/x.tar.gz\n    sha256:", 1), "plain file name"),
+        (GOOD.replace("    sha256:", "    file: ../../../../tmp/x\n    sha256:", 1), "plain"),
+        (GOOD.replace("    sha256:", "    file: ''\n    sha256:", 1), "plain file name"),
+        (GOOD.replace("musl-{version}.tar.gz\n", "..\n", 1), "cannot derive a file name"),
+        (GOOD.replace("url: https://musl", "url: ftp://musl"), "'url'"),
+        (GOOD.replace('mirrors: ["https://', 'mirrors: ["ftp://'), "'mirrors'"),
+        (GOOD.replace('mirrors: ["https://', 'mirrors: ["/srv/'), "'mirrors'"),
+    ],
+)
+def test_file_names_and_urls_are_checked(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_sources(path)
+    assert message in err.value.what
+    assert str(path) in (err.value.where or "")
+    assert err.value.fix
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        f"url: https://x.example/musl.tar.gz\n    file: ../musl.tar.gz\n    sha256: {SHA}",
+        f"url: https://x.example/\n    sha256: {SHA}",
+        f"mirrors: [ftp://x.example/musl.tar.gz]\n    sha256: {SHA}",
+        f"url: https://x.example/{{vers}}.tar.gz\n    sha256: {SHA}",
+        "version: 1.2.5",
+        f"version: 1.2.5\n    sha256: {SHA}",
+        "version: 1.2.5\n    url: https://x.example/musl-{version}.tar.gz",
+    ],
+)
+def test_override_errors_name_the_override_file(tmp_path: Path, entry: str) -> None:
+    override = write(tmp_path, f"sources:\n  musl:\n    {entry}\n", "o.yml")
+    with pytest.raises(ConfigError) as err:
+        load_sources(write(tmp_path, GOOD), [override])
+    assert err.value.where == f"{override}: override 'musl'"
+    assert err.value.fix
+
+
+def test_version_only_override_is_rejected(tmp_path: Path) -> None:
+    override = write(tmp_path, "sources:\n  musl:\n    version: 1.2.5\n", "o.yml")
+    with pytest.raises(ConfigError) as err:
+        load_sources(write(tmp_path, GOOD), [override])
+    assert "changes the version (1.2.3 -> 1.2.5)" in err.value.what
+    assert "sha256" in (err.value.fix or "")
+
+
+def test_override_with_the_same_version_and_a_note_is_fine(tmp_path: Path) -> None:
+    override = write(tmp_path, "sources:\n  musl:\n    version: 1.2.3\n    note: hi\n", "o.yml")
+    musl = load_sources(write(tmp_path, GOOD), [override])["musl"]
+    assert (musl.version, musl.sha256) == ("1.2.3", SHA)

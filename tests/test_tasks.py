@@ -31,7 +31,7 @@ def test_touching_a_patch_reruns_that_component_and_what_follows(mini_repo: Mini
     mini_repo.doit("stage2", "--target", A64)
     # a2 builds against the stage1 tree, whose bytes changed; its own output did not, so
     # the stage2 tree stays as it was
-    assert mini_repo.ran() == {
+    assert mini_repo.ran_in_targets() == {
         "prepare:aarch64/stage1/b1",
         "build:aarch64/stage1/b1",
         "union:aarch64/stage1",
@@ -57,7 +57,8 @@ def test_a_comment_in_a_patch_rebuilds_that_component_only(mini_repo: MiniRepo) 
     patch = mini_repo.root / "patches" / "beta" / "0001-change.patch"
     patch.write_text("A comment above the hunks.\n" + patch.read_text())
     mini_repo.doit("stage2", "--target", A64)
-    assert mini_repo.ran() == {"prepare:aarch64/stage1/b1", "build:aarch64/stage1/b1"}
+    assert mini_repo.ran_in_targets() == {"prepare:aarch64/stage1/b1", "build:aarch64/stage1/b1"}
+    assert [n for n in mini_repo.ran() if n.startswith("source:beta")]  # the new patch set
 
 
 def test_a_recipe_doc_is_not_an_input(mini_repo: MiniRepo) -> None:
@@ -106,11 +107,12 @@ def test_failure_names_component_and_log(mini_repo: MiniRepo) -> None:
     mini_repo.write_patch("no such line", "whatever")
     proc = mini_repo.doit("stage1", "--target", A64, check=False)
     assert proc.returncode != 0
-    assert "FAILED prepare:aarch64/stage1/b1" in proc.stdout
+    assert "FAILED source:beta-1.0.tar.gz/" in proc.stdout
     assert "0001-change.patch" in proc.stdout
     report = mini_repo.report()
     assert report["ok"] is False
-    assert report["tasks"]["prepare:aarch64/stage1/b1"]["status"] == "failed"
+    failed = [n for n, t in report["tasks"].items() if t["status"] == "failed"]
+    assert len(failed) == 1 and failed[0].startswith("source:beta-1.0.tar.gz/")
 
 
 def test_sigterm_keeps_finished_work_and_kills_the_build(mini_repo: MiniRepo) -> None:
@@ -187,7 +189,9 @@ def test_a_build_sees_exactly_its_dependencies(mini_repo: MiniRepo) -> None:
     recipes = mini_repo.root / "stages" / "recipes"
     # a1 does not depend on b1: it never sees b1's files, whatever ran before
     a1 = recipes / "a1.yml"
-    a1.write_text(a1.read_text() + '    - [sh, -c, \'test ! -e "$1"/usr/share/b1\', absent, "${root}"]\n')
+    a1.write_text(
+        a1.read_text() + '    - [sh, -c, \'test ! -e "$1"/usr/share/b1\', absent, "${root}"]\n'
+    )
     b1 = recipes / "b1.yml"
     b1.write_text(
         "depends: [a1]\n"
@@ -220,7 +224,7 @@ def test_two_components_installing_one_file_need_replaces(mini_repo: MiniRepo) -
     recipe.write_text(original.replace("/usr/share/b1", "/share/a1"))  # b1 shadows a1
     proc = mini_repo.doit("stage1", "--target", A64, check=False)
     assert proc.returncode == 1
-    assert "b1 and a1 both install /usr/share/a1/file.txt" in proc.stdout
+    assert "b1 and a1 both install /sysroot/usr/share/a1/file.txt" in proc.stdout
     assert "replaces: [a1]" in proc.stdout
     recipe.write_text("replaces: [a1]\n" + recipe.read_text())
     mini_repo.doit("stage1", "--target", A64)
@@ -247,3 +251,17 @@ def test_an_install_only_change_reuses_the_build_dir(mini_repo: MiniRepo) -> Non
     recipe.write_text(counted.replace("echo run", "echo new"))
     mini_repo.doit("stage1", "--target", A64)
     assert builds.read_text() == "new\n"  # a build step changed: a clean build dir
+
+
+def test_a_source_is_unpacked_once_for_every_stage_and_target(mini_repo: MiniRepo) -> None:
+    mini_repo.doit("stage2", "--target", "all")
+    ran = mini_repo.ran()
+    # alpha serves a1 (stage1) and a2 (stage2) of both targets; beta serves b1 of both
+    assert sorted(n.split("/")[0] for n in ran if n.startswith("source:")) == [
+        "source:alpha-1.0.tar.gz",
+        "source:beta-1.0.tar.gz",
+    ]
+    assert len([n for n in ran if n.startswith("prepare:")]) == 6
+    a2 = mini_repo.root / "build" / A64 / "work" / "stage2" / "a2" / "src" / "file.txt"
+    a1 = mini_repo.root / "build" / "x86_64" / "work" / "stage1" / "a1" / "src" / "file.txt"
+    assert a2.stat().st_ino == a1.stat().st_ino  # linked, not copied

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
+import signal
 import stat
 import subprocess
+import sys
 import tarfile
+import time
 import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 from bootstrap.errors import UnpackError
+from bootstrap.fsutil import remove_tree
 from bootstrap.unpack import unpack
 
 MTIME = 1_600_000_000
 
-# A member: name -> bytes (file), "dir", ("sym", target), ("hard", target), ("chr",), ("fifo",)
+# A member: name -> bytes (file), "dir", ("dir", mode), ("sym", target), ("hard", target),
+# ("chr",), ("fifo",)
 Members = list[tuple[str, object]]
 
 PROJECT: Members = [
@@ -33,8 +40,8 @@ PROJECT: Members = [
 def tar_info(name: str, spec: object) -> tuple[tarfile.TarInfo, bytes | None]:
     info, data = tarfile.TarInfo(name), None
     info.mtime, info.mode = MTIME, 0o644
-    if spec == "dir":
-        info.type, info.mode = tarfile.DIRTYPE, 0o755
+    if spec == "dir" or (isinstance(spec, tuple) and spec[0] == "dir"):
+        info.type, info.mode = tarfile.DIRTYPE, spec[1] if isinstance(spec, tuple) else 0o755
     elif isinstance(spec, bytes | tuple) and not isinstance(spec[0], str):
         data, mode = spec if isinstance(spec, tuple) else (spec, 0o644)
         info.size, info.mode = len(data), mode
@@ -310,3 +317,77 @@ def test_tar_cut_at_a_member_boundary(tmp_path: Path) -> None:
     archive = make_tar(tmp_path / "a.tar", BIG)
     archive.write_bytes(archive.read_bytes()[:SECOND])
     expect_error(archive, tmp_path / "out", "corrupt")
+
+
+def test_corrupt_archive_that_matches_its_pin_blames_the_pin(tmp_path: Path) -> None:
+    """Fetching again gives the same bytes: only a cache copy that differs is worth it."""
+    archive = truncate(make_archive(tmp_path, "tar.gz", BIG), 0.55)
+    pin = hashlib.sha256(archive.read_bytes()).hexdigest()
+    err = expect_error(archive, tmp_path / "out", "corrupt", pinned_sha256=pin)
+    assert err.fix and "matches the pin" in err.fix and "download cache" not in err.fix
+    err = expect_error(archive, tmp_path / "out", "corrupt", pinned_sha256="0" * 64)
+    assert err.fix and f"not the pinned {'0' * 64}" in err.fix and "download cache" in err.fix
+
+
+def test_directories_always_let_their_owner_in(tmp_path: Path) -> None:
+    members: Members = [
+        ("p", ("dir", 0o555)),
+        ("p/locked", ("dir", 0o000)),
+        ("p/locked/a.c", b"a"),
+        ("p/ro", ("dir", 0o555)),
+        ("p/ro/b.c", (b"b", 0o444)),
+        ("p/sgid", ("dir", 0o2775)),
+        ("p/open", ("dir", 0o777)),
+        ("p/sticky", ("dir", 0o1777)),
+    ]
+    dest = unpack(make_tar(tmp_path / "a.tar", members), tmp_path / "out")
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in [dest, *dest.iterdir()]}
+    assert modes == {
+        "out": 0o755,
+        "locked": 0o700,
+        "ro": 0o755,
+        "sgid": 0o775,
+        "open": 0o775,
+        "sticky": 0o1775,
+    }
+    assert stat.S_IMODE((dest / "ro/b.c").stat().st_mode) == 0o444  # files as before
+    remove_tree(dest)
+    assert not dest.exists()
+
+
+def killed_unpack(dest: Path, scratch: Path) -> Path:
+    """`kill -9` an unpack into `dest` while it is extracting; return what it left.
+
+    A stand-in `zstd` serves half of a tar and then hangs, so the kill lands mid-archive."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    half = truncate(make_tar(scratch / "big.tar", BIG), 0.5)
+    fake = scratch / "bin" / "zstd"
+    fake.parent.mkdir(exist_ok=True)
+    fake.write_text(f"#!/bin/sh\ncat {half}\nexec sleep 60\n")
+    fake.chmod(0o755)
+    archive = scratch / "src.tar.zst"
+    archive.write_bytes(b"\x28\xb5\x2f\xfd")
+    code = "import sys; from bootstrap.unpack import unpack; unpack(sys.argv[1], sys.argv[2])"
+    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}", "PYTHONPATH": str(REPO)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, str(archive), str(dest)], env=env, start_new_session=True
+    )
+    leftover = dest.parent / f".{dest.name}.tmp-{child.pid}"
+    try:
+        deadline = time.monotonic() + 30
+        while not (leftover / "p" / "f0").exists():
+            assert child.poll() is None and time.monotonic() < deadline, "unpack never started"
+            time.sleep(0.02)
+    finally:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+    return leftover
+
+
+def test_a_killed_unpack_leaves_nothing_after_the_next(tmp_path: Path) -> None:
+    dest = tmp_path / "work" / "out"
+    leftover = killed_unpack(dest, tmp_path / "scratch")
+    assert (leftover / "p" / "f0").is_file()  # what a kill -9 leaves
+    unpack(make_archive(tmp_path, "tar.gz", PROJECT), dest)
+    assert (dest / "README").is_file()
+    assert leftovers(dest.parent) == []

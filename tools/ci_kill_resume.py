@@ -17,19 +17,22 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 DOIT = [str(REPO / ".venv" / "bin" / "doit"), "stage3", "--profile", "smoke"]
+# Where the run keeps its state and outputs, as bootstrap.config.Paths decides.
+BUILD = Path(os.environ.get("SERPENT_BUILD_DIR") or REPO / "build")
+OUT = REPO / "out" if BUILD.resolve() == (REPO / "build").resolve() else BUILD / "out"
 KILL_AFTER = "tcc"  # kill once this component's stamp exists and the next one runs
 
 
 def sha256_of(arch: str) -> str:
-    return (REPO / "out" / arch / f"serpent-rootfs-{arch}.tar.xz.sha256").read_text().split()[0]
+    return (OUT / arch / f"serpent-rootfs-{arch}.tar.xz.sha256").read_text().split()[0]
 
 
-def inside(root: Path) -> list[str]:
-    """Processes whose root dir is `root` (i.e. still running in the chroot)."""
+def inside(base: Path) -> list[str]:
+    """Processes whose root dir is under `base` (still running in a build's chroot view)."""
     found = []
     for proc in Path("/proc").glob("[0-9]*"):
         try:
-            if os.readlink(proc / "root") == str(root):
+            if os.readlink(proc / "root").startswith(f"{base}/"):
                 found.append(proc.name)
         except OSError:
             continue
@@ -42,12 +45,13 @@ def fail(message: str) -> None:
 
 
 def main(arch: str) -> None:
-    base = REPO / "build" / arch
+    base = BUILD / arch
     first = sha256_of(arch)
-    for path in (base / "stage3", base / "work" / "stage3", base / "stamps" / "stage3"):
+    stage3 = ("stage3", "work/stage3", "stamps/stage3", "layers/stage3")
+    for path in (base / p for p in stage3):
         shutil.rmtree(path, ignore_errors=True)
-    shutil.rmtree(REPO / "out" / arch)
-    log = (REPO / "build" / f"kill-resume-{arch}.log").open("w")
+    shutil.rmtree(OUT / arch)
+    log = (BUILD / f"kill-resume-{arch}.log").open("w")
     doit = subprocess.Popen([*DOIT, "--target", arch], cwd=REPO, stdout=log, stderr=log)
     stamp = base / "stamps" / "stage3" / f"{KILL_AFTER}.built"
     while not stamp.exists():
@@ -55,18 +59,18 @@ def main(arch: str) -> None:
             fail(f"doit exited ({doit.returncode}) before {KILL_AFTER} was built")
         time.sleep(0.5)
     time.sleep(3)  # let the next component get going inside the chroot
-    running = inside(base / "stage3")
+    running = inside(base)
     os.kill(doit.pid, signal.SIGKILL)
     doit.wait()
     time.sleep(2)
     print(f"kill-resume: killed doit with {len(running)} process(es) in the chroot")
-    if left := inside(base / "stage3"):
+    if left := inside(base):
         fail(f"processes still running in the chroot after kill -9: {left}")
     mounts = Path("/proc/self/mountinfo").read_text()
     if leaked := [line for line in mounts.splitlines() if str(base) in line]:
         fail("mounts left behind:\n" + "\n".join(leaked))
     subprocess.run([*DOIT, "--target", arch], cwd=REPO, check=True)
-    report = json.loads((REPO / "build" / "reports" / "latest.json").read_text())
+    report = json.loads((BUILD / "reports" / "latest.json").read_text())
     status = report["tasks"][f"build:{arch}/stage3/{KILL_AFTER}"]["status"]
     if status != "up-to-date":
         fail(f"build:{arch}/stage3/{KILL_AFTER} was redone after the kill ({status})")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-VERSION = 2
+VERSION = 3
 DEFAULTS: dict[str, Any] = {"out_of_tree": True, "install_targets": []}
 
 
@@ -42,6 +42,8 @@ def commands(r: dict[str, Any]) -> dict[str, list[list[str]]]:
                 *r["configure_args"],
             ]
         ],
-        "build": [["cmake", "--build", "${builddir}", "-j", "${jobs}", *targets]],
+        "build": [
+            ["cmake", "--build", "${builddir}", "-j", "${jobs}", *targets, "--", "-l", "${load}"]
+        ],
         "install": install,
     }
