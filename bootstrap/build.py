@@ -204,6 +204,8 @@ def stage_install(spec: ComponentSpec, key: str) -> Path:
     log.write_text(f"build {spec.label} (key {key})\ndependencies: {depends}\n")
     _build_dir(spec, current_key(spec.build_dir_key, spec.label))
     destdir = fresh_dir(spec.work / "destdir")
+    for rel, text in spec.plan.get("files", {}).items():
+        write_atomic(spec.work / rel, text)
     commands = CommandRunner(spec, variables(spec), log)
     for phase in COMMAND_PHASES:
         for argv in spec.plan["commands"][phase]:

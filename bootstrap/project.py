@@ -30,6 +30,7 @@ from .profiles import Profile, load_profiles
 from .recipes import STAGES, Recipe, load_recipes, resolve_recipe
 from .sources import Source, load_sources
 from .styles import apply_style
+from .styles import cmake as cmake_style
 from .targets import Target, load_targets, select_targets
 
 LLVM_SOURCE = "llvm-project"
@@ -208,7 +209,7 @@ class Project:
             "llvm": self.llvm_version,
             "engine": self.engine_digest if stage == "stage1" else None,
         }
-        plan = component_plan(stage, recipe)
+        plan = {**component_plan(stage, recipe), "files": self.work_files(name, recipe)}
         return ComponentSpec(
             target=target,
             stage=stage,
@@ -216,7 +217,7 @@ class Project:
             recipe=recipe,
             layout=layout,
             tree=SourceTree(
-                label=cache_path(source, self.config.fetch_policy).name if source else name,
+                label=cache_path(source, self.config.fetch_policy).name if source else "no-source",
                 archive=cache_path(source, self.config.fetch_policy) if source else None,
                 archive_sha256=source.sha256 if source else None,
                 subtrees=tuple(recipe["subtrees"]),
@@ -248,6 +249,21 @@ class Project:
             closure=closure,
             replaces=tuple((n, graph.replaces[n]) for n in closure),
         )
+
+    def work_files(self, name: str, recipe: dict[str, Any]) -> dict[str, str]:
+        """Files of this checkout a build reads, by their place in its work dir, with their
+        content (so it is part of the plan): the CMake caches it loads."""
+        files = {}
+        for cache in recipe.get("cmake_caches", []):
+            path = self.config.paths.repo / "toolchain" / "cmake" / f"{cache}.cmake"
+            if not path.is_file():
+                raise ConfigError(
+                    f"cmake_caches names '{cache}', but {path} does not exist",
+                    where=str(self.recipes[name].path),
+                    fix="add the file or fix the name (without .cmake)",
+                )
+            files[f"{cmake_style.CACHE_DIR}/{cache}.cmake"] = path.read_text()
+        return files
 
     @staticmethod
     def sees(stage: str, recipe: dict[str, Any]) -> tuple[str, ...]:

@@ -91,6 +91,13 @@ OVERRIDABLE_FIELDS: tuple[Field, ...] = (
         "stage3 only: run in the chroot or on the host",
         check=one_of(("chroot", "host")),
     ),
+    Field(
+        "cmake_caches",
+        list,
+        "cmake style: initial-cache files toolchain/cmake/<name>.cmake loaded with -C, for "
+        "settings several recipes share",
+        check=list_of(str),
+    ),
     Field("configure_args", list, "extra configure/cmake/meson arguments", check=list_of(str)),
     Field(
         "make_args", list, "extra make/ninja arguments for build and install", check=list_of(str)

@@ -194,3 +194,23 @@ def test_an_audit_allowance_reruns_the_audit_and_no_build() -> None:
     p.recipes["llvm"] = replace(llvm, host_markers_allowed={"usr/bin/lld": "test"})
     assert plans(p) == builds
     assert check_signatures(p)["audit:x86_64/stage2"] != audits["audit:x86_64/stage2"]
+
+
+@pytest.mark.parametrize(
+    "selection",
+    [
+        {"profile": "smoke", "target": "all"},
+        {"profile": "full", "target": "all"},
+        {"profile": "full", "target": "all", "toolchain": "host"},
+    ],
+)
+def test_every_task_dependency_exists(selection: dict[str, str]) -> None:
+    items = list(all_tasks(project(**selection)))
+    known = {t["basename"] if isinstance(t, dict) else t.name for t in items}
+    missing = {
+        (t["basename"] if isinstance(t, dict) else t.name, dep)
+        for t in items
+        for dep in (t.get("task_dep", []) if isinstance(t, dict) else t.task_dep)
+        if dep not in known
+    }
+    assert missing == set()

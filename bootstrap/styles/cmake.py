@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 VERSION = 3
-DEFAULTS: dict[str, Any] = {"out_of_tree": True, "install_targets": []}
+DEFAULTS: dict[str, Any] = {"out_of_tree": True, "install_targets": [], "cmake_caches": []}
+CACHE_DIR = "cmake-caches"  # in the work dir, written from the plan before configure
+
+
+def cache_file(name: str) -> str:
+    return f"${{workdir}}/{CACHE_DIR}/{name}.cmake"
 
 
 def commands(r: dict[str, Any]) -> dict[str, list[list[str]]]:
@@ -39,6 +44,11 @@ def commands(r: dict[str, Any]) -> dict[str, list[list[str]]]:
                 "-DCMAKE_INSTALL_PREFIX=${prefix}",
                 "-DCMAKE_TOOLCHAIN_FILE=${cmake_toolchain}",
                 "-DSERPENT_SYSROOT=${root}",
+                *(
+                    a
+                    for c in r["cmake_caches"]
+                    for a in ("-C", f"${{workdir}}/{CACHE_DIR}/{c}.cmake")
+                ),
                 *r["configure_args"],
             ]
         ],
