@@ -69,8 +69,10 @@ def fetch_selected(
 
 
 @reported
-def prepare_tree(tree: SourceTree) -> None:
-    prepare_source_tree(tree)
+def prepare_tree(tree: SourceTree) -> dict[str, Any] | None:
+    found: list[str] = []
+    prepare_source_tree(tree, warn=collecting(found))
+    return _warnings(found)
 
 
 @reported

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from pathlib import Path
 from typing import NamedTuple
 
+from . import runner
 from .elf import MACHINES
 from .errors import BootstrapError
 from .targets import Target
@@ -119,7 +119,7 @@ def ensure_binfmt(target: Target) -> None:
 
 def _mount_binfmt() -> None:
     if not (BINFMT / "status").exists():
-        subprocess.run(["mount", "-t", "binfmt_misc", "binfmt_misc", str(BINFMT)], check=False)
+        runner.query(["mount", "-t", "binfmt_misc", "binfmt_misc", str(BINFMT)])
 
 
 def registration(target: Target, interpreter: str) -> bytes:

@@ -15,8 +15,8 @@ from typing import Any
 
 from . import runner
 from .buildenv import CommandRunner, relocates, variables
-from .errors import BuildError
-from .fetch import verify_cached
+from .errors import BuildError, FetchError
+from .fetch import FetchPolicy, Warn, fetch_source, print_warning, verify_cached
 from .fsutil import fresh_dir, remove_tree, write_atomic
 from .keys import BuildKey, current_key, layer_path, write_stamp
 from .layers import Layer, assemble, prune, publish
@@ -24,6 +24,7 @@ from .layout import Layout
 from .patch import apply_patches
 from .recipes import COMMAND_PHASES
 from .relocate import build_path_rewrites, relocate_staged_install
+from .sources import Source
 from .targets import Target
 from .unpack import unpack
 
@@ -32,7 +33,9 @@ from .unpack import unpack
 class SourceTree:
     """An unpacked and patched source tree, identified by its prepare inputs."""
 
-    label: str  # the archive (or component) it comes from, for messages
+    label: str  # the archive it comes from, for messages
+    source: Source | None  # to fetch the archive again if its cached bytes changed
+    policy: FetchPolicy
     archive: Path | None
     archive_sha256: str | None  # the pin
     subtrees: tuple[str, ...]
@@ -91,7 +94,7 @@ class ComponentSpec:
         return self.plan["place"] == "chroot"
 
 
-def prepare_source_tree(tree: SourceTree) -> None:
+def prepare_source_tree(tree: SourceTree, warn: Warn = print_warning) -> None:
     """Unpack + patch (+ post_patch) once into build/prepared/<signature>, renamed into
     place when complete; every stage and target whose prepare inputs are the same uses it."""
     if tree.root.is_dir():
@@ -104,7 +107,7 @@ def prepare_source_tree(tree: SourceTree) -> None:
         if tree.archive is None:
             staging.mkdir(parents=True)
         else:
-            verify_cached(tree.archive)  # its bytes may have changed since the fetch
+            _verified(tree, warn)
             unpack(tree.archive, staging, tree.subtrees, tree.archive_sha256)
         with tree.log.open("a") as fh:
             apply_patches(staging, tree.patches, fh, source=tree.label)
@@ -115,6 +118,18 @@ def prepare_source_tree(tree: SourceTree) -> None:
         remove_tree(staging)
         raise
     staging.rename(tree.root)
+
+
+def _verified(tree: SourceTree, warn: Warn) -> None:
+    """The cached archive hashed again right before use; a file whose bytes changed since
+    the fetch is quarantined (verify_cached) and fetched again."""
+    assert tree.archive is not None and tree.source is not None
+    try:
+        verify_cached(tree.archive)
+    except FetchError as err:
+        warn(f"{err.where}: {err.what}; fetching it again")
+        fetch_source(tree.source, tree.policy, warn=warn)
+        verify_cached(tree.archive)
 
 
 def prepare_component(spec: ComponentSpec) -> None:

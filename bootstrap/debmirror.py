@@ -13,7 +13,6 @@ import hashlib
 import os
 import re
 import shutil
-import subprocess
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -24,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from . import runner
 from .errors import BootstrapError, FetchError
 from .sources import Source, file_name_problem, load_sources
 
@@ -127,7 +127,7 @@ def upstream_version(debian_version: str) -> str:
 
 
 def _compare(a: str, b: str) -> int:
-    lower = subprocess.run(["dpkg", "--compare-versions", a, "lt", b], check=False)
+    lower = runner.query(["dpkg", "--compare-versions", a, "lt", b])
     return -1 if lower.returncode == 0 else 1
 
 
@@ -152,7 +152,7 @@ class MirrorReport:
 
 
 def _run(argv: list[str], cwd: Path | None = None) -> str:
-    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
+    proc = runner.query(argv, cwd=cwd)
     if proc.returncode != 0:
         errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("E:")]
         raise FetchError(f"{' '.join(argv)} failed: {' '.join(errors) or proc.stderr.strip()}")

@@ -15,10 +15,10 @@ import argparse
 import os
 import re
 import string
-import subprocess
 import sys
 from pathlib import Path
 
+from . import runner
 from .errors import BootstrapError, BuildError
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "toolchain" / "templates"
@@ -69,7 +69,7 @@ def host_llvm_bin(major: str) -> Path:
 
 
 def clang_major(clang: Path) -> str:
-    out = subprocess.run([str(clang), "--version"], capture_output=True, text=True).stdout
+    out = runner.query([str(clang), "--version"]).stdout
     match = re.search(r"clang version (\d+)", out)
     return match.group(1) if match else "?"
 

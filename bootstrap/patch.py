@@ -6,11 +6,11 @@ import hashlib
 import os
 import re
 import shlex
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from . import runner
 from .errors import PatchError
 
 REJECT_LINES = 20
@@ -74,16 +74,7 @@ def _apply(tree: Path, patch: Path, log: TextIO | None, source: str) -> None:
     argv = ["patch", "-p1", "--forward", "--batch", "--no-backup-if-mismatch"]
     argv += ["-i", str(patch.resolve()), "-d", str(tree)]
     try:
-        proc = subprocess.run(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            env={**os.environ, "LC_ALL": "C"},
-            check=False,
-        )
+        proc = runner.query(argv, env={**os.environ, "LC_ALL": "C"}, merge_stderr=True)
     except FileNotFoundError:
         raise PatchError(
             "the patch tool is missing", where=str(patch), fix="install GNU patch"

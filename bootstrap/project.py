@@ -218,6 +218,8 @@ class Project:
             layout=layout,
             tree=SourceTree(
                 label=cache_path(source, self.config.fetch_policy).name if source else "no-source",
+                source=source,
+                policy=self.config.fetch_policy,
                 archive=cache_path(source, self.config.fetch_policy) if source else None,
                 archive_sha256=source.sha256 if source else None,
                 subtrees=tuple(recipe["subtrees"]),

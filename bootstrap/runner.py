@@ -50,6 +50,42 @@ def clean_env(
     return env
 
 
+def query(
+    argv: Sequence[str],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    merge_stderr: bool = False,
+) -> subprocess.CompletedProcess[str]:
+    """A short command whose answer the caller reads (a version, apt metadata, patch's
+    report): output captured as text, stdin closed, dies with doit. Never raises for an
+    exit status; an OSError (a missing tool) is the caller's to explain."""
+    return subprocess.run(
+        [str(a) for a in argv],
+        cwd=cwd,
+        env=None if env is None else dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+        text=True,
+        errors="replace",
+        preexec_fn=_unblock_interrupts,
+        check=False,
+    )
+
+
+def stream(argv: Sequence[str]) -> subprocess.Popen[bytes]:
+    """A command whose stdout the caller reads as it comes (a decompressor); stderr is
+    kept for the caller's error message. Dies with doit."""
+    return subprocess.Popen(
+        [str(a) for a in argv],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=_unblock_interrupts,
+    )
+
+
 def log_tail(log: Path, lines: int = TAIL_LINES) -> str:
     try:
         with log.open(errors="replace") as fh:

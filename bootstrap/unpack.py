@@ -16,7 +16,6 @@ import lzma
 import os
 import shutil
 import stat
-import subprocess
 import tarfile
 import time
 import zipfile
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from . import runner
 from .errors import BootstrapError, UnpackError
 from .fsutil import remove_tree, sha256_file
 
@@ -143,9 +143,8 @@ def _entries(archive: Path) -> Iterator[_Entry]:
 
 
 def _zstd_entries(archive: Path) -> Iterator[_Entry]:
-    argv, pipe = ["zstd", "-dcq", "--", str(archive)], subprocess.PIPE
     try:
-        proc = subprocess.Popen(argv, stdout=pipe, stderr=pipe)
+        proc = runner.stream(["zstd", "-dcq", "--", str(archive)])
     except FileNotFoundError:
         raise UnpackError("needs the zstd tool", where=str(archive), fix="install zstd") from None
     assert proc.stdout is not None and proc.stderr is not None
