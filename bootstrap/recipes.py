@@ -149,6 +149,9 @@ class Recipe:
     host_markers_allowed: dict[str, str]
 
 
+EXTEND = "+"  # `field+:` in an override appends to a list field instead of replacing it
+
+
 def _overrides(raw: Any, allowed: tuple[str, ...], kind: str, where: str) -> dict[str, Any]:
     if raw is None:
         return {}
@@ -160,9 +163,28 @@ def _overrides(raw: Any, allowed: tuple[str, ...], kind: str, where: str) -> dic
             raise ConfigError(
                 f"unknown {kind[:-1]} '{key}'", where=where, fix=f"use one of: {', '.join(allowed)}"
             )
-        checked = validate(fields, OVERRIDABLE_FIELDS, f"{where} ({kind}.{key})")
+        here = f"{where} ({kind}.{key})"
+        if not isinstance(fields, dict):
+            raise ConfigError("expected a mapping of fields", where=here)
+        plain = {k: v for k, v in fields.items() if not str(k).endswith(EXTEND)}
+        checked = validate(plain, OVERRIDABLE_FIELDS, here)
         result[key] = {k: v for k, v in checked.items() if v is not None}
+        result[key].update(_extensions(fields, here))
     return result
+
+
+def _extensions(fields: dict[str, Any], where: str) -> dict[str, Any]:
+    """`configure_args+: [...]`: items appended to the field's value so far."""
+    extended = {str(k)[: -len(EXTEND)]: v for k, v in fields.items() if str(k).endswith(EXTEND)}
+    lists = {f.name for f in OVERRIDABLE_FIELDS if f.type is list}
+    if bad := sorted(set(extended) - lists):
+        raise ConfigError(
+            f"only list fields can be extended with '{EXTEND}': {', '.join(bad)}",
+            where=where,
+            fix=f"list fields: {', '.join(sorted(lists))}",
+        )
+    checked = validate(extended, OVERRIDABLE_FIELDS, where)
+    return {f"{k}{EXTEND}": v for k, v in checked.items() if k in extended}
 
 
 def load_recipe(path: Path) -> Recipe:
@@ -192,9 +214,15 @@ def load_recipes(recipe_dir: Path) -> dict[str, Recipe]:
 
 
 def resolve_recipe(recipe: Recipe, stage: str, mode: str) -> dict[str, Any]:
-    """One plain dict for this stage and toolchain mode: base < stage < mode."""
+    """One plain dict for this stage and toolchain mode: base < stage < mode; a `field+`
+    override appends to the list so far."""
     resolved = dict(recipe.base)
-    resolved.update(recipe.stage_overrides.get(stage, {}))
-    resolved.update(recipe.mode_overrides.get(mode, {}))
+    for overrides in (recipe.stage_overrides.get(stage, {}), recipe.mode_overrides.get(mode, {})):
+        for key, value in overrides.items():
+            if key.endswith(EXTEND):
+                field = key[: -len(EXTEND)]
+                resolved[field] = [*resolved.get(field, []), *value]
+            else:
+                resolved[key] = value
     resolved["name"] = recipe.name
     return resolved

@@ -81,3 +81,29 @@ def test_profile_naming_a_missing_recipe(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="no recipe for component"):
         load_profiles(tmp_path / "profiles.yml", {})
+
+
+def test_a_list_override_can_extend_instead_of_replace(tmp_path: Path) -> None:
+    text = (
+        "style: autotools\nconfigure_args: [--enable-a]\n"
+        "stages:\n  stage2:\n    configure_args+: [--enable-b]\n"
+        "modes:\n  llvm:\n    configure_args+: [--enable-c]\n"
+    )
+    r = load_recipe(recipe(tmp_path, text))
+    assert resolve_recipe(r, "stage1", "host")["configure_args"] == ["--enable-a"]
+    assert resolve_recipe(r, "stage2", "host")["configure_args"] == ["--enable-a", "--enable-b"]
+    both = ["--enable-a", "--enable-b", "--enable-c"]
+    assert resolve_recipe(r, "stage2", "llvm")["configure_args"] == both
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ("prefix+: /opt", "only list fields can be extended"),
+        ("configure_args+: --x", "configure_args"),
+    ],
+)
+def test_bad_extensions_are_errors(tmp_path: Path, fields: str, message: str) -> None:
+    text = f"style: autotools\nstages:\n  stage2:\n    {fields}\n"
+    with pytest.raises(ConfigError, match=message):
+        load_recipe(recipe(tmp_path, text))
