@@ -183,12 +183,19 @@ class Project:
         return next((s for s in later if name in self.profile.components(s)), None)
 
     def components(self, target: Target) -> list[ComponentSpec]:
-        """Every component of every stage for one target, dependencies first."""
-        return [
-            self._component(target, stage, name)
-            for stage in STAGES
-            for name in self.graph(stage).order
-        ]
+        """Every component of every stage for one target, dependencies first (resolved
+        once per target)."""
+        if target.arch not in self._specs:
+            self._specs[target.arch] = [
+                self._component(target, stage, name)
+                for stage in STAGES
+                for name in self.graph(stage).order
+            ]
+        return self._specs[target.arch]
+
+    @cached_property
+    def _specs(self) -> dict[str, list[ComponentSpec]]:
+        return {}
 
     def _component(self, target: Target, stage: str, name: str) -> ComponentSpec:
         recipe = self.resolved(stage, name)

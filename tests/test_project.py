@@ -118,7 +118,13 @@ def test_a_recipe_change_touches_only_its_own_plan() -> None:
     before = plans(p)
     python3 = p.recipes["python3"]
     args = [*python3.base["configure_args"], "--without-ensurepip"]
-    p.recipes["python3"] = replace(python3, base={**python3.base, "configure_args": args})
+    p = replace(
+        p,
+        recipes={
+            **p.recipes,
+            "python3": replace(python3, base={**python3.base, "configure_args": args}),
+        },
+    )
     after = plans(p)
     assert {k for k in before if after[k] != before[k]} == {"x86_64/stage2/python3"}
 
@@ -141,7 +147,10 @@ def test_doc_is_not_an_input() -> None:
     p = project(profile="smoke", target="x86_64")
     before = plans(p)
     tcc = p.recipes["tcc"]
-    p.recipes["tcc"] = replace(tcc, base={**tcc.base, "doc": "another description"})
+    p = replace(
+        p,
+        recipes={**p.recipes, "tcc": replace(tcc, base={**tcc.base, "doc": "another description"})},
+    )
     assert plans(p) == before
 
 
@@ -191,7 +200,10 @@ def test_an_audit_allowance_reruns_the_audit_and_no_build() -> None:
     audits = check_signatures(p)
     llvm = p.recipes["llvm"]
     assert "usr/bin/clang-*" in llvm.host_markers_allowed  # clang's GCC search list
-    p.recipes["llvm"] = replace(llvm, host_markers_allowed={"usr/bin/lld": "test"})
+    p = replace(
+        p,
+        recipes={**p.recipes, "llvm": replace(llvm, host_markers_allowed={"usr/bin/lld": "test"})},
+    )
     assert plans(p) == builds
     assert check_signatures(p)["audit:x86_64/stage2"] != audits["audit:x86_64/stage2"]
 
