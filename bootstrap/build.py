@@ -107,7 +107,7 @@ def prepare_source_tree(tree: SourceTree, warn: Warn = print_warning) -> None:
         if tree.archive is None:
             staging.mkdir(parents=True)
         else:
-            _verified(tree, warn)
+            _verified(tree.archive, tree, warn)
             unpack(tree.archive, staging, tree.subtrees, tree.archive_sha256)
         with tree.log.open("a") as fh:
             apply_patches(staging, tree.patches, fh, source=tree.label)
@@ -120,16 +120,17 @@ def prepare_source_tree(tree: SourceTree, warn: Warn = print_warning) -> None:
     staging.rename(tree.root)
 
 
-def _verified(tree: SourceTree, warn: Warn) -> None:
+def _verified(archive: Path, tree: SourceTree, warn: Warn) -> None:
     """The cached archive hashed again right before use; a file whose bytes changed since
     the fetch is quarantined (verify_cached) and fetched again."""
-    assert tree.archive is not None and tree.source is not None
     try:
-        verify_cached(tree.archive)
+        verify_cached(archive)
     except FetchError as err:
+        if tree.source is None:
+            raise
         warn(f"{err.where}: {err.what}; fetching it again")
         fetch_source(tree.source, tree.policy, warn=warn)
-        verify_cached(tree.archive)
+        verify_cached(archive)
 
 
 def prepare_component(spec: ComponentSpec) -> None:
