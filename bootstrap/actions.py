@@ -14,6 +14,7 @@ from typing import Any
 
 from doit.exceptions import TaskFailed
 
+from . import runner
 from .accept import AcceptanceSpec, run_acceptance
 from .audit import TreeAuditSpec, audit_tree
 from .build import (
@@ -39,6 +40,7 @@ from .verify import VerifySpec, run_verify
 def reported(func: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(func)
     def wrapper(*args: Any) -> TaskFailed | dict[str, Any] | None:
+        runner.die_with_doit()
         try:
             return func(*args)
         except BootstrapError as err:
@@ -113,6 +115,12 @@ def rootfs(spec: RootfsSpec) -> None:
 @reported
 def union(spec: UnionSpec) -> None:
     assemble_union(spec)
+
+
+@reported
+def unstamp(path: Path) -> None:
+    """A check or output is redone: its stamp goes first."""
+    path.unlink(missing_ok=True)
 
 
 @reported

@@ -226,8 +226,9 @@ def relocates(stage: str, recipe: dict[str, Any]) -> bool:
 
 
 INSTALL_FIELDS = ("pre_install", "post_install", "install_targets", "install_root")
-# Fields that say something about a recipe but do not change what its build runs.
-NOT_INPUTS = ("doc",)
+# Fields that say something about a recipe but do not change what its build runs: its
+# description, and what the stage3 fixpoint check does with it afterwards.
+NOT_INPUTS = ("doc", "fixpoint")
 
 
 def full_env(stage: str, recipe: dict[str, Any]) -> dict[str, str]:
@@ -267,6 +268,7 @@ def component_plan(
         plan["mounts"] = [
             {"what": "stage2", "at": STAGE2_MOUNT, "writable": False},
             {"what": "workdir", "at": CHROOT_WORK, "writable": True},
+            {"what": "source", "at": f"{CHROOT_WORK}/src", "writable": False},
             {"what": "view", "at": "/", "writable": False},
         ]
     if relocates(stage, recipe):
@@ -296,6 +298,8 @@ class CommandRunner:
                 binds=(
                     Bind(spec.layout.stage_root("stage2"), STAGE2_MOUNT),
                     Bind(spec.work, CHROOT_WORK, writable=True),
+                    # links into the shared prepared tree: never written through
+                    Bind(spec.work / "src", f"{CHROOT_WORK}/src"),
                 ),
                 readonly_root=True,
             )

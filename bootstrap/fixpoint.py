@@ -44,7 +44,7 @@ def rebuild(spec: ComponentSpec) -> dict[str, dict[str, str | None]]:
         recipe={**spec.recipe, "name": spec.name + SUFFIX},
         plan={**spec.plan, "env": {**spec.plan["env"], **fixpoint.get("env", {})}},
         closure=(*spec.closure, spec.name),
-        replaces=(*spec.replaces, (spec.name, ())),
+        replaces=(*spec.replaces, (spec.name, tuple(spec.recipe["replaces"]))),
     )
     source = fresh_dir(again.work) / "src"
     runner.run(

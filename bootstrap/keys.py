@@ -75,10 +75,13 @@ class StampMatches:
     stamp: Path
     key: BuildKey
     output: Path | None = None  # what the stamp vouches for, which must still be there
+    layers: Path | None = None  # a build's layers: the one of its key must be there
 
     def __call__(self) -> bool:
         record = read_stamp(self.stamp)
         if record is None or record["key"] != self.key():
+            return False
+        if self.layers is not None and not (self.layers / record["key"]).is_dir():
             return False
         return self.output is None or self.output.exists()
 
@@ -91,4 +94,10 @@ def layer_path(layout: Layout, stage: str, name: str) -> Path:
             f"{layout.base.name}/{stage}/{name} is not built",
             fix="build through the stage task (e.g. `doit stage2`), which builds it first",
         )
-    return layout.layers(stage, name) / record["key"]
+    layer = layout.layers(stage, name) / record["key"]
+    if not layer.is_dir():
+        raise BuildError(
+            f"{layout.base.name}/{stage}/{name}: its layer {layer} is missing",
+            fix=f"delete {layout.stamp(stage, name, 'built')} and run again to rebuild it",
+        )
+    return layer

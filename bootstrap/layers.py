@@ -87,12 +87,35 @@ def assemble(
     remove_tree(dest)
     dest.mkdir(parents=True)
     owners: dict[str, str] = {}
+    modes: dict[Path, int] = {}  # set last, deepest first: a 0555 directory still gets filled
     for layer in layers:
-        _place(layer, dest, owners, set(replaces.get(layer.name, ())))
+        if not layer.tree.is_dir():
+            raise BuildError(
+                f"{layer.name}: its layer is missing",
+                where=str(layer.tree),
+                fix="delete the component's .built stamp and run again to rebuild it",
+            )
+        try:
+            _place(layer, dest, owners, set(replaces.get(layer.name, ())), modes)
+        except OSError as err:
+            raise BuildError(
+                f"{layer.name}: cannot place its files into {dest}: {err}",
+                where=str(layer.tree),
+                fix="check the permissions and free space of the build dir (hard links need "
+                "one filesystem), then run again",
+            ) from None
+    for path in sorted(modes, key=lambda p: -len(p.parts)):
+        os.chmod(path, modes[path])
     return owners
 
 
-def _place(layer: Layer, dest: Path, owners: dict[str, str], may_replace: set[str]) -> None:
+def _place(
+    layer: Layer,
+    dest: Path,
+    owners: dict[str, str],
+    may_replace: set[str],
+    modes: dict[Path, int],
+) -> None:
     for dirpath, dirnames, filenames in os.walk(layer.tree):
         src_dir = Path(dirpath)
         rel_dir = src_dir.relative_to(layer.tree)
@@ -107,7 +130,7 @@ def _place(layer: Layer, dest: Path, owners: dict[str, str], may_replace: set[st
                 continue
             _take_over(target, dest, owners, layer, may_replace)
             target.mkdir()
-            os.chmod(target, stat.S_IMODE(os.lstat(src).st_mode))
+            modes[target] = stat.S_IMODE(os.lstat(src).st_mode)
             owners[_key(target, dest)] = layer.name
         dirnames[:] = sorted(d for d in dirnames if not (src_dir / d).is_symlink())
         for name in sorted(filenames):

@@ -44,8 +44,9 @@ def lock_build_dir(build: Path) -> IO[str]:
     except OSError as err:
         raise unwritable(path, err) from None
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        # a POSIX record lock: doit's forked worker processes do not inherit it
+        fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except (BlockingIOError, PermissionError):
         handle.seek(0)
         owner = handle.read().strip() or "unknown"
         raise BootstrapError(

@@ -206,17 +206,18 @@ class Project:
         closure = graph.closure(name)
         layout = self.layout(target)
         inputs = tuple(
-            (f"{stage}/{dep}", layout.stamp(stage, dep, "built")) for dep in closure
+            (f"{stage}/{dep}", layout.stamp(stage, dep, "built")) for dep in sorted(closure)
         ) + tuple((f"{s} tree", layout.union_stamp(s)) for s in self.sees(stage, recipe))
         common = {
             "prepare": prepare,
-            "closure": closure,
+            "closure": sorted(closure),  # what it sees, not the order of the profile's lists
+            "files": self.work_files(name, recipe),
             "target": target.signature(),
             "mode": self.mode,
             "llvm": self.llvm_version,
             "engine": self.engine_digest if stage == "stage1" else None,
         }
-        plan = {**component_plan(stage, recipe), "files": self.work_files(name, recipe)}
+        plan = {**component_plan(stage, recipe), "files": common["files"]}
         return ComponentSpec(
             target=target,
             stage=stage,

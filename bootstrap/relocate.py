@@ -24,18 +24,18 @@ from pathlib import Path
 from .driver import TOOLS
 from .fsutil import write_bytes_atomic
 
-VERSION = 2  # part of the signature of every component it applies to
+VERSION = 3  # part of the signature of every component it applies to
 
 
 def build_path_rewrites(
     root: str, workdir: str, name: str, triplet: str
 ) -> list[tuple[bytes, bytes]]:
     """The rewrites, in the order they must be applied (longest, most specific first)."""
+    paths = sorted([(root, ""), (workdir, f"/usr/src/{name}")], key=lambda p: -len(p[0]))
     pairs = [
         (f" --sysroot={root}", ""),
         (f"--sysroot={root}", ""),
-        (workdir, f"/usr/src/{name}"),
-        (root, ""),
+        *paths,  # the longer first: a build's view (its root) lies inside its work dir
         (f"{triplet}-clang++", "c++"),
         (f"{triplet}-clang", "cc"),
         *((f"{triplet}-{tool}", tool) for tool in sorted(TOOLS, key=len, reverse=True)),

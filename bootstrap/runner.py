@@ -201,6 +201,18 @@ def _interpreter(script: Path) -> str:
     return words[0] if words else ""
 
 
+MAIN_PID = os.getpid()  # the doit process; its forked workers have other pids
+
+
+def die_with_doit() -> None:
+    """In one of doit's worker processes (`--builds` > 1): die when doit dies, even by
+    `kill -9`, so that the builds under it die too (their own parent-death signal)."""
+    if os.getpid() != MAIN_PID:
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() == 1:  # doit is gone already
+            os._exit(1)
+
+
 def _unblock_interrupts() -> None:
     """In the child, before exec: builds must see Ctrl-C and SIGTERM again, and die with
     doit (even a `kill -9` of it) instead of running on, orphaned, into a dir the next run

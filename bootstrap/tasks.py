@@ -106,9 +106,12 @@ def union_key(project: Project, target: Target, stage: str) -> BuildKey:
     """The stage tree's key: its layers' digests, in union order."""
     graph = project.graph(stage)
     layout = project.layout(target)
+    # which layer wins where two overlap is decided by `replaces` alone (anything else is
+    # an error), so the listing order of the profile is no input
+    replaces = {n: sorted(r) for n, r in graph.replaces.items() if r}
     return BuildKey(
-        digest({"order": graph.order, "replaces": graph.replaces}),
-        tuple((f"{stage}/{n}", layout.stamp(stage, n, "built")) for n in graph.order),
+        digest({"replaces": replaces}),
+        tuple((f"{stage}/{n}", layout.stamp(stage, n, "built")) for n in sorted(graph.order)),
     )
 
 
@@ -162,7 +165,12 @@ def fixpoint_task(
     spec = FixpointSpec(
         components=fixed,
         results=layout.base / "reports" / "stage3-fixpoint.json",
-        key=tree_key(project, target, "stage3", fixpoint=[s.plan for s in fixed]),
+        key=tree_key(
+            project,
+            target,
+            "stage3",
+            fixpoint=[{"plan": s.plan, "check": s.recipe["fixpoint"]} for s in fixed],
+        ),
     )
     doc = f"rebuild {', '.join(s.name for s in fixed)} with itself; byte-identical?"
     log = layout.log("stage3", f"{fixed[0].name}-fixpoint")
@@ -195,7 +203,11 @@ def rootfs_tasks(project: Project, target: Target) -> Iterator[Task]:
         "rootfs",
         target.arch,
         doc=f"pack {target.arch}'s stage3 root into a reproducible tarball",
-        actions=[(actions.rootfs, [packed]), (actions.stamp, [stamp, key])],
+        actions=[
+            (actions.unstamp, [stamp]),
+            (actions.rootfs, [packed]),
+            (actions.stamp, [stamp, key]),
+        ],
         task_dep=[f"stage3:{target.arch}"],
         targets=[str(packed.tarball), str(packed.checksum)],
         uptodate=[StampMatches(stamp, key, packed.tarball)],
@@ -250,7 +262,7 @@ def check_task(
         kind,
         f"{target.arch}/{stage}",
         doc=doc,
-        actions=[(run, [spec]), (actions.stamp, [stamp, spec.key])],
+        actions=[(actions.unstamp, [stamp]), (run, [spec]), (actions.stamp, [stamp, spec.key])],
         task_dep=[after],
         targets=[str(spec.results)],
         uptodate=[StampMatches(stamp, spec.key, spec.results)],
@@ -411,7 +423,7 @@ def build_task(spec: ComponentSpec, after: list[str]) -> Task:
         actions=[(actions.build, [spec])],
         task_dep=[f"prepare:{spec.label}", *after],
         targets=[str(stamp)],
-        uptodate=[StampMatches(stamp, spec.key)],
+        uptodate=[StampMatches(stamp, spec.key, layers=spec.layout.layers(spec.stage, spec.name))],
         meta={**component_meta(spec, ""), **(NEEDS_ROOT if spec.in_chroot else {})},
     )
 

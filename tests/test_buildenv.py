@@ -136,7 +136,7 @@ def test_build_inputs_depend_on_the_place(stage3: dict[str, ComponentSpec]) -> N
 
     assert chroot["place"] == "chroot" and host["place"] == "host"
     assert chroot["env"]["PATH"] == ":".join(CHROOT_PATH)
-    assert [m["at"] for m in chroot["mounts"]] == ["/serpent", "/build", "/"]
+    assert [m["at"] for m in chroot["mounts"]] == ["/serpent", "/build", "/build/src", "/"]
     assert chroot["env"]["CC"] == "cc"
     assert chroot["env"]["AR"] == "ar"
     assert "/serpent/usr/lib" in chroot["env"]["LD_LIBRARY_PATH"]
@@ -193,6 +193,7 @@ def test_chroot_command_runner_runs_in_the_stage3_root(
     for name in ("bin", "lib", "lib64"):
         (root / name).symlink_to(f"serpent/{name}")
     (tcc.work / "build").mkdir(parents=True)
+    (tcc.work / "src").mkdir()
 
     runner = CommandRunner(tcc, variables(tcc), base / "tcc.log")
     assert runner.chroot is True
@@ -206,7 +207,8 @@ def test_chroot_command_runner_runs_in_the_stage3_root(
                 "-c",
                 'printf "%s\\n" "$(pwd)" "$CC" "$PATH" "$HOME" "$(hostname)" > "$1/seen"; '
                 'touch "/serpent/$2" 2>/dev/null && echo writable >> "$1/seen"; '
-                'touch "/$2" 2>/dev/null && echo root writable >> "$1/seen"; true',
+                'touch "/$2" 2>/dev/null && echo root writable >> "$1/seen"; '
+                'touch "/build/src/$2" 2>/dev/null && echo src writable >> "$1/seen"; true',
                 "sh",
                 "${workdir}",
                 probe,

@@ -179,7 +179,7 @@ def test_stage1_builtins_still_go_to_the_toolchain() -> None:
 
 def check_signatures(p: Project) -> dict[str, str]:
     return {
-        t.name: t.actions[0].args[0].key.plan
+        t.name: t.actions[1].args[0].key.plan
         for t in all_tasks(p)
         if isinstance(t, Task) and t.name.startswith(("accept:", "check:", "audit:"))
     }
@@ -226,3 +226,30 @@ def test_every_task_dependency_exists(selection: dict[str, str]) -> None:
         if dep not in known
     }
     assert missing == set()
+
+
+def test_the_order_of_a_profile_list_is_no_input() -> None:
+    p = project(profile="smoke", target="x86_64")
+    before = {
+        c.label: (c.key.plan, [w for w, _ in c.key.inputs])
+        for c in p.components(p.targets["x86_64"])
+    }
+    stage2 = tuple(reversed(p.profile.stages["stage2"]))
+    profile = replace(p.profile, stages={**p.profile.stages, "stage2": stage2})
+    q = replace(p, profiles={**p.profiles, "smoke": profile})
+    assert q.profile.components("stage2") == stage2
+    after = {
+        c.label: (c.key.plan, [w for w, _ in c.key.inputs])
+        for c in q.components(q.targets["x86_64"])
+    }
+    assert after == before
+
+
+def test_the_fixpoint_check_is_no_input_of_the_build() -> None:
+    p = project(profile="smoke", target="x86_64")
+    before = plans(p)
+    tcc = p.recipes["tcc"]
+    stage3 = {**tcc.stage_overrides["stage3"]}
+    stage3["fixpoint"] = {**stage3["fixpoint"], "compare": ["usr/bin/tcc"]}
+    changed = replace(tcc, stage_overrides={**tcc.stage_overrides, "stage3": stage3})
+    assert plans(replace(p, recipes={**p.recipes, "tcc": changed})) == before

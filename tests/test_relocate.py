@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from bootstrap import relocate
 from bootstrap.buildenv import component_plan, relocates
 from bootstrap.relocate import build_path_rewrites, relocate_staged_install
 
@@ -71,5 +72,18 @@ def test_which_builds_relocate() -> None:
     assert relocates("stage3", {"where": "host"})
     # part of the signature of exactly those builds
     recipe = {"env": {}, "style": "custom", "steps": {}}
-    assert component_plan("stage2", recipe)["relocate"] == 2
+    assert component_plan("stage2", recipe)["relocate"] == relocate.VERSION
     assert "relocate" not in component_plan("stage3", recipe)
+
+
+def test_a_root_inside_the_work_dir_becomes_the_root(tmp_path: Path) -> None:
+    """A build's view (its root) lies inside its work dir: a recorded include dir of the
+    view is /usr/include, not /usr/src/<c>/view/usr/include."""
+    work = "/b/x86_64/work/stage2/python3"
+    rewrites = build_path_rewrites(f"{work}/view", work, "python3", "x86_64-serpent-linux-musl")
+    tree = tmp_path / "destdir"
+    (tree / "usr/lib").mkdir(parents=True)
+    conf = tree / "usr/lib/sysconfig.py"
+    conf.write_text(f"LIBFFI_INCLUDEDIR = '{work}/view/usr/include'\nsrc = '{work}/src'\n")
+    relocate_staged_install(tree, rewrites)
+    assert conf.read_text() == "LIBFFI_INCLUDEDIR = '/usr/include'\nsrc = '/usr/src/python3/src'\n"

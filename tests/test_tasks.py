@@ -265,3 +265,49 @@ def test_a_source_is_unpacked_once_for_every_stage_and_target(mini_repo: MiniRep
     a2 = mini_repo.root / "build" / A64 / "work" / "stage2" / "a2" / "src" / "file.txt"
     a1 = mini_repo.root / "build" / "x86_64" / "work" / "stage1" / "a1" / "src" / "file.txt"
     assert a2.stat().st_ino == a1.stat().st_ino  # linked, not copied
+
+
+def test_kill_9_of_doit_stops_its_workers_and_builds(mini_repo: MiniRepo) -> None:
+    """With builds side by side doit runs them in worker processes: they and the builds
+    under them die with doit, and the build dir is free for the next run at once."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    recipe = mini_repo.root / "stages" / "recipes" / "a1.yml"
+    original = recipe.read_text()
+    recipe.write_text(original + "pre_install:\n  - [sleep, '73.17']\n")
+    env = {**clean_environ(), "PYTHONPATH": str(REPO), "SERPENT_PROFILE": "test"}
+    argv = [sys.executable, "-m", "doit", "-f", str(mini_repo.root / "dodo.py"), "stage1"]
+    proc = subprocess.Popen(
+        [*argv, "--target", A64, "--builds", "2"],
+        cwd=mini_repo.root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        found = subprocess.run(["pgrep", "-f", "sleep 73.17"], capture_output=True, text=True)
+        if found.stdout.strip():
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=20)
+    time.sleep(1)
+    left = subprocess.run(["pgrep", "-f", "sleep 73.17"], capture_output=True, text=True)
+    assert left.stdout.strip() == "", "the build under a worker must die with doit"
+    recipe.write_text(original)
+    mini_repo.doit("stage1", "--target", A64)  # not refused: no worker holds the lock
+
+
+def test_a_missing_layer_is_rebuilt_not_taken_for_done(mini_repo: MiniRepo) -> None:
+    import shutil
+
+    mini_repo.doit("stage1", "--target", A64)
+    shutil.rmtree(mini_repo.root / "build" / A64 / "layers" / "stage1" / "b1")
+    mini_repo.doit("stage1", "--target", A64)
+    assert "build:aarch64/stage1/b1" in mini_repo.ran()
+    sysroot = mini_repo.root / "build" / A64 / "stage1" / "sysroot"
+    assert (sysroot / "usr/share/b1/file.txt").read_text() == "beta patched\n"
