@@ -42,10 +42,6 @@ class Layout:
         root is the sysroot inside), the root fs for stage2/3."""
         return self.toolchain if stage == "stage1" else self.base / stage
 
-    def install_root(self, stage: str, kind: str) -> Path:
-        """`root`: the stage's tree (the sysroot in stage1); `toolchain`: stage1's prefix."""
-        return self.toolchain if kind == "toolchain" else self.stage_root(stage)
-
     def workdir(self, stage: str, component: str) -> Path:
         return self.base / "work" / stage / component
 
