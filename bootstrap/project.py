@@ -161,15 +161,15 @@ class Project:
 
     def graph(self, stage: str) -> StageGraph:
         if stage not in self._graphs:
-            names = self.profile.components(stage)
+            resolved = {n: self.resolved(stage, n) for n in self.profile.components(stage)}
             nodes = [
                 Node(
                     name=n,
-                    depends=tuple(self.resolved(stage, n)["depends"]),
-                    replaces=tuple(self.resolved(stage, n)["replaces"]),
+                    depends=tuple(r["depends"]),
+                    replaces=tuple(r["replaces"]),
                     recipe_path=self.recipes[n].path,
                 )
-                for n in names
+                for n, r in resolved.items()
             ]
             self._graphs[stage] = stage_graph(stage, nodes, lambda n: self._later(stage, n))
         return self._graphs[stage]
