@@ -272,7 +272,7 @@ class Project:
                     where=str(self.recipes[name].path),
                     fix="add the file or fix the name (without .cmake)",
                 )
-            files[f"{cmake_style.CACHE_DIR}/{cache}.cmake"] = path.read_text()
+            files[cmake_style.cache_file(cache)] = path.read_text()
         return files
 
     @staticmethod

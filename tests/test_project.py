@@ -253,3 +253,12 @@ def test_the_fixpoint_check_is_no_input_of_the_build() -> None:
     stage3["fixpoint"] = {**stage3["fixpoint"], "compare": ["usr/bin/tcc"]}
     changed = replace(tcc, stage_overrides={**tcc.stage_overrides, "stage3": stage3})
     assert plans(replace(p, recipes={**p.recipes, "tcc": changed})) == before
+
+
+def test_a_cmake_cache_is_loaded_from_where_the_plan_writes_it() -> None:
+    p = project(profile="full", target="x86_64", toolchain="llvm")
+    toolchain = next(c for c in p.components(p.targets["x86_64"]) if c.name == "toolchain")
+    configure = toolchain.plan["commands"]["configure"][0]
+    loaded = configure[configure.index("-C") + 1]
+    assert [f"${{workdir}}/{rel}" for rel in toolchain.plan["files"]] == [loaded]
+    assert "LLVM_ENABLE_PROJECTS" in next(iter(toolchain.plan["files"].values()))

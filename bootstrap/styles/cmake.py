@@ -10,7 +10,8 @@ CACHE_DIR = "cmake-caches"  # in the work dir, written from the plan before conf
 
 
 def cache_file(name: str) -> str:
-    return f"${{workdir}}/{CACHE_DIR}/{name}.cmake"
+    """Where a `cmake_caches` entry lies, relative to the build's work dir."""
+    return f"{CACHE_DIR}/{name}.cmake"
 
 
 def commands(r: dict[str, Any]) -> dict[str, list[list[str]]]:
@@ -44,11 +45,7 @@ def commands(r: dict[str, Any]) -> dict[str, list[list[str]]]:
                 "-DCMAKE_INSTALL_PREFIX=${prefix}",
                 "-DCMAKE_TOOLCHAIN_FILE=${cmake_toolchain}",
                 "-DSERPENT_SYSROOT=${root}",
-                *(
-                    a
-                    for c in r["cmake_caches"]
-                    for a in ("-C", f"${{workdir}}/{CACHE_DIR}/{c}.cmake")
-                ),
+                *(a for c in r["cmake_caches"] for a in ("-C", f"${{workdir}}/{cache_file(c)}")),
                 *r["configure_args"],
             ]
         ],
