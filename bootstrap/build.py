@@ -20,7 +20,7 @@ from .fetch import FetchPolicy, Warn, fetch_source, print_warning, verify_cached
 from .fsutil import fresh_dir, remove_tree, write_atomic
 from .keys import BuildKey, current_key, layer_path, write_stamp
 from .layers import Layer, assemble, prune, publish
-from .layout import Layout
+from .layout import SHARED, Layout
 from .patch import apply_patches
 from .recipes import COMMAND_PHASES
 from .relocate import build_path_rewrites, relocate_staged_install
@@ -66,6 +66,7 @@ class ComponentSpec:
     load: int  # no new make/ninja job while the load average is above this
     source_date_epoch: int
     llvm_version: str
+    llvm_backends: str  # every target's LLVM backend, `;`-separated (${llvm_backends})
     prepare_signature: str
     plan: dict[str, Any]  # template form: no absolute paths, no job count
     # the key: the plan's digest plus what its dependencies' layers and the earlier stages'
@@ -82,8 +83,14 @@ class ComponentSpec:
         return self.recipe["name"]
 
     @property
+    def shared(self) -> bool:
+        """Built once for every target (build/shared/...)."""
+        return bool(self.recipe.get("shared"))
+
+    @property
     def label(self) -> str:
-        return f"{self.target.arch}/{self.stage}/{self.name}"
+        owner = SHARED if self.shared else self.target.arch
+        return f"{owner}/{self.stage}/{self.name}"
 
     @property
     def work(self) -> Path:

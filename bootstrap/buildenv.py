@@ -78,6 +78,10 @@ BASE_ENV = {
     "PKG_CONFIG_LIBDIR": "${root}/usr/lib/pkgconfig:${root}/usr/share/pkgconfig",
 }
 
+# A `shared` component is built for the build machine, once for every target: only what
+# keeps the machine's load in check; the recipe names its own compilers.
+SHARED_ENV = {"MAKEFLAGS": "-l${load}"}
+
 # Inside the chroot everything is native: the root's own tools first, then /serpent's.
 CHROOT_ENV = {
     "CC": "cc",
@@ -98,6 +102,29 @@ HOST_ONLY = (
     "resource_dir",
     "python",
     "repo",
+)
+
+
+# What differs per target: a `shared` component's plan may not use any of these.
+TARGET_VARIABLES = (
+    "triplet",
+    "arch",
+    "musl_arch",
+    "kernel_arch",
+    "llvm_backend",
+    "loader",
+    "toolchain",
+    "sysroot",
+    "root",
+    "cmake_toolchain",
+    "meson_cross",
+    "resource_dir",
+    "target_cflags",
+    "target_cxxflags",
+    "target_ldflags",
+    "cflags",
+    "cxxflags",
+    "ldflags",
 )
 
 
@@ -175,6 +202,7 @@ def variables(spec: ComponentSpec) -> dict[str, str]:
         "musl_arch": t.musl_arch,
         "kernel_arch": t.kernel_arch,
         "llvm_backend": t.llvm_backend,
+        "llvm_backends": spec.llvm_backends,
         "loader": t.loader,
         "build_triplet": t.triplet if chroot else build_triplet(),
         "toolchain": str(toolchain),
@@ -196,8 +224,11 @@ def variables(spec: ComponentSpec) -> dict[str, str]:
     }
     if chroot:
         values = {k: v for k, v in values.items() if k not in HOST_ONLY}
-    for key, template in (CHROOT_DERIVED if chroot else DERIVED).items():
-        values[key] = RecipeTemplate(template).substitute(values).strip()
+    if spec.shared:
+        values = {k: v for k, v in values.items() if k not in TARGET_VARIABLES}
+    else:
+        for key, template in (CHROOT_DERIVED if chroot else DERIVED).items():
+            values[key] = RecipeTemplate(template).substitute(values).strip()
     values["prefix"] = RecipeTemplate(values["prefix"]).substitute(values)
     return values
 
@@ -215,7 +246,10 @@ def expand(argv: list[str], values: dict[str, str], name: str) -> list[str]:
 
 def env_template(stage: str, recipe: dict[str, Any]) -> dict[str, str]:
     """The build environment before expansion: the place's base with the recipe's on top."""
-    base = CHROOT_ENV if in_chroot(stage, recipe) else BASE_ENV
+    if recipe.get("shared"):
+        base = SHARED_ENV
+    else:
+        base = CHROOT_ENV if in_chroot(stage, recipe) else BASE_ENV
     return {**base, **recipe["env"]}
 
 
@@ -240,7 +274,7 @@ def full_env(stage: str, recipe: dict[str, Any]) -> dict[str, str]:
         env["PATH"] = ":".join(CHROOT_PATH)
         return env
     return runner.clean_env(
-        path=["${toolchain}/bin"],
+        path=[] if recipe.get("shared") else ["${toolchain}/bin"],
         source_date_epoch="${source_date_epoch}",
         home="${workdir}",
         extra=extra,
@@ -273,7 +307,22 @@ def component_plan(
         ]
     if relocates(stage, recipe):
         plan["relocate"] = relocate.VERSION
+    if recipe.get("shared"):
+        _check_target_free(recipe["name"], texts)
     return plan
+
+
+def _check_target_free(name: str, texts: list[str]) -> None:
+    """A shared component is built once for every target: nothing in it may differ per
+    target, which a target variable would."""
+    used = sorted({v for v in TARGET_VARIABLES for t in texts if f"${{{v}}}" in t})
+    if used:
+        raise ConfigError(
+            f"shared component '{name}' uses target variable(s) {', '.join(used)}",
+            where=f"stages/recipes/{name}.yml",
+            fix="a shared build is the same for every target: drop `shared: true` or the "
+            "per-target values (${llvm_backends} names every target's LLVM backend)",
+        )
 
 
 class CommandRunner:

@@ -1,15 +1,23 @@
-"""Where each target's trees, work dirs, logs and stamps live under build/<arch>/."""
+"""Where each target's trees, work dirs, logs and stamps live under build/<arch>/; a
+component built once for every target (a `shared` recipe) lives under build/shared/."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+SHARED = "shared"  # build/shared/: what every target's stage1 uses
+
 
 @dataclass(frozen=True)
 class Layout:
     base: Path  # build/<arch>
     triplet: str
+    shared: frozenset[str] = frozenset()  # "<stage>/<component>" built once, in build/shared
+
+    def home(self, stage: str, component: str) -> Path:
+        """build/<arch>, or build/shared for a component every target shares."""
+        return self.base.with_name(SHARED) if f"{stage}/{component}" in self.shared else self.base
 
     @property
     def toolchain(self) -> Path:
@@ -43,18 +51,18 @@ class Layout:
         return self.toolchain if stage == "stage1" else self.base / stage
 
     def workdir(self, stage: str, component: str) -> Path:
-        return self.base / "work" / stage / component
+        return self.home(stage, component) / "work" / stage / component
 
     def log(self, stage: str, component: str, kind: str = "") -> Path:
         suffix = f".{kind}" if kind else ""
-        return self.base / "logs" / stage / f"{component}{suffix}.log"
+        return self.home(stage, component) / "logs" / stage / f"{component}{suffix}.log"
 
     def stamp(self, stage: str, component: str, kind: str) -> Path:
-        return self.base / "stamps" / stage / f"{component}.{kind}"
+        return self.home(stage, component) / "stamps" / stage / f"{component}.{kind}"
 
     def layers(self, stage: str, component: str) -> Path:
         """Where a component's published layers live, one directory per build key."""
-        return self.base / "layers" / stage / component
+        return self.home(stage, component) / "layers" / stage / component
 
     def view(self, stage: str, component: str) -> Path:
         """The union a host build compiles against: its dependencies' layers (in stage1 a

@@ -34,6 +34,7 @@ from .styles import cmake as cmake_style
 from .targets import Target, load_targets, select_targets
 
 LLVM_SOURCE = "llvm-project"
+DRIVER_MODULE = "bootstrap.driver"
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,37 @@ class Project:
         return self.sources[LLVM_SOURCE].version if LLVM_SOURCE in self.sources else "0"
 
     def layout(self, target: Target) -> Layout:
-        return Layout(self.config.paths.build / target.arch, target.triplet)
+        return Layout(self.config.paths.build / target.arch, target.triplet, self.shared)
+
+    @cached_property
+    def shared(self) -> frozenset[str]:
+        """`<stage>/<component>` built once for every target (recipes marked `shared`)."""
+        shared = set()
+        for stage in STAGES:
+            for name in self.profile.components(stage):
+                if not self.recipes[name].base.get("shared"):
+                    continue
+                if stage != "stage1":
+                    raise ConfigError(
+                        f"shared component '{name}' is listed in {stage}",
+                        where=str(self.config.paths.profiles_file),
+                        fix="only stage1 builds tools for the build machine: move it to stage1",
+                    )
+                if self.recipes[name].base.get("install_root") != "toolchain":
+                    raise ConfigError(
+                        f"shared component '{name}' installs into the stage root",
+                        where=str(self.recipes[name].path),
+                        fix="a tool for the build machine goes into the toolchain prefix: "
+                        "add `install_root: toolchain`",
+                    )
+                shared.add(f"{stage}/{name}")
+        return frozenset(shared)
+
+    @cached_property
+    def llvm_backends(self) -> str:
+        """Every known target's LLVM backend: the shared LLVM serves them all, whichever are
+        selected, so selecting fewer never rebuilds it."""
+        return ";".join(sorted({t.llvm_backend for t in self.targets.values()}))
 
     def selected_sources(self) -> list[Source]:
         """Sources the selected profile's components need (the same for every target)."""
@@ -208,16 +239,25 @@ class Project:
         inputs = tuple(
             (f"{stage}/{dep}", layout.stamp(stage, dep, "built")) for dep in sorted(closure)
         ) + tuple((f"{s} tree", layout.union_stamp(s)) for s in self.sees(stage, recipe))
+        shared = f"{stage}/{name}" in self.shared
+        if shared and (per_target := [d for d in closure if f"{stage}/{d}" not in self.shared]):
+            raise ConfigError(
+                f"shared component '{name}' depends on {', '.join(per_target)}, which is "
+                "built per target",
+                where=str(self.recipes[name].path),
+                fix="a shared component may depend only on other shared components",
+            )
+        plan = component_plan(stage, recipe)
         common = {
             "prepare": prepare,
             "closure": sorted(closure),  # what it sees, not the order of the profile's lists
             "files": self.work_files(name, recipe),
-            "target": target.signature(),
+            "target": {"backends": self.llvm_backends} if shared else target.signature(),
             "mode": self.mode,
             "llvm": self.llvm_version,
-            "engine": self.engine_digest if stage == "stage1" else None,
+            "engine": self.engine_digest if runs_driver(plan) else None,
         }
-        plan = {**component_plan(stage, recipe), "files": common["files"]}
+        plan = {**plan, "files": common["files"]}
         return ComponentSpec(
             target=target,
             stage=stage,
@@ -241,6 +281,7 @@ class Project:
             load=self.config.load,
             source_date_epoch=self.config.source_date_epoch,
             llvm_version=self.llvm_version,
+            llvm_backends=self.llvm_backends,
             prepare_signature=prepare,
             plan=plan,
             key=BuildKey(digest({**common, "plan": plan}), inputs),
@@ -295,3 +336,10 @@ class Project:
         if recipe.get("post_patch"):
             inputs["post_patch"] = recipe["post_patch"]
         return digest(inputs)
+
+
+def runs_driver(plan: dict[str, Any]) -> bool:
+    """Does the build run the engine's driver setup (whose code and templates then are
+    inputs of its output)?"""
+    commands = plan["commands"].values()
+    return any(DRIVER_MODULE in arg for phase in commands for argv in phase for arg in argv)

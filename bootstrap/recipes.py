@@ -124,6 +124,12 @@ OVERRIDABLE_FIELDS: tuple[Field, ...] = (
 
 RECIPE_FIELDS: tuple[Field, ...] = (
     *OVERRIDABLE_FIELDS,
+    Field(
+        "shared",
+        bool,
+        "stage1 only: built once, for the build machine, and used by every target (its "
+        "commands may not name target variables such as ${triplet})",
+    ),
     Field("stages", dict, "per-stage overrides: stage name -> fields"),
     Field("modes", dict, "per-toolchain-mode overrides: host/llvm -> fields"),
     Field(

@@ -27,6 +27,7 @@ from .chrootcheck import CORE_TOOLS, CompilerCheckSpec
 from .fetch import cache_path
 from .fixpoint import FixpointSpec
 from .keys import BuildKey, StampMatches, digest
+from .layout import SHARED
 from .options import doit_params
 from .preflight import tasks_needing_root
 from .project import Project
@@ -77,14 +78,19 @@ def fetch_tasks(project: Project) -> Iterator[TaskItem]:
 def component_tasks(project: Project) -> Iterator[TaskItem]:
     """prepare/build per component, after its dependencies; a stage's tree and checks gate
     the next stage."""
+    yielded: set[str] = set()  # a shared component's tasks, made for the first target
     for target in project.targets.values():
         specs = project.components(target)
         gate: list[str] = []  # the previous stage's group: its tree and checks
         for stage in STAGES:
             built = [s for s in specs if s.stage == stage]
+            labels = {s.name: s.label for s in built}
             for spec in built:
+                if spec.label in yielded:
+                    continue
+                yielded.add(spec.label)
                 yield prepare_task(spec)
-                deps = [f"build:{target.arch}/{stage}/{d}" for d in spec.recipe["depends"]]
+                deps = [f"build:{labels[d]}" for d in spec.recipe["depends"]]
                 yield build_task(spec, [*deps, *gate])
             union = union_task(project, target, stage, built)
             yield union
@@ -431,7 +437,7 @@ def build_task(spec: ComponentSpec, after: list[str]) -> Task:
 def component_meta(spec: ComponentSpec, kind: str) -> dict[str, str]:
     """What the reporter shows for this task: where it belongs and where its log is."""
     return {
-        "target": spec.target.arch,
+        "target": SHARED if spec.shared else spec.target.arch,
         "stage": spec.stage,
         "component": spec.name,
         "log": str(spec.layout.log(spec.stage, spec.name, kind)),

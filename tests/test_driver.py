@@ -1,4 +1,5 @@
-"""The cross driver setup: wrappers, config files, tool links; relocatable."""
+"""The LLVM programs (host mode: links) and the cross driver around them: wrappers, config
+files, tool links; relocatable."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap.driver import TOOLS, install_driver
+from bootstrap.driver import PROGRAMS, TOOLS, install_driver, install_programs
 from bootstrap.elf import MACHINES, read_elf
 from bootstrap.errors import BuildError
 
@@ -20,8 +21,23 @@ pytestmark = pytest.mark.skipif(not MAJORS, reason="needs clang-22 or clang-19 (
 @pytest.fixture
 def toolchain(tmp_path: Path) -> Path:
     dest = tmp_path / "tc"
-    install_driver(dest, "host", TRIPLET, "aarch64", MAJORS[0])
+    install_programs(dest, MAJORS[0])  # the shared cross-llvm layer
+    install_driver(dest, TRIPLET, "aarch64", MAJORS[0], dest / "bin")  # the per-target one
     return dest
+
+
+def test_host_programs_are_links_into_the_host_llvm(tmp_path: Path) -> None:
+    install_programs(tmp_path, MAJORS[0])
+    for name in PROGRAMS:
+        assert (tmp_path / "bin" / name).readlink().parent == Path(f"/usr/lib/llvm-{MAJORS[0]}/bin")
+    assert (tmp_path / "lib" / "clang" / MAJORS[0] / "include" / "stddef.h").is_file()
+
+
+def test_the_driver_names_no_host_path(toolchain: Path) -> None:
+    for name in ("clang", "clang++", "cc", "c++"):
+        assert "/usr/lib/llvm" not in (toolchain / "bin" / f"{TRIPLET}-{name}").read_text()
+    for name in TOOLS:
+        assert "/" not in str((toolchain / "bin" / f"{TRIPLET}-{name}").readlink())
 
 
 def test_layout(toolchain: Path) -> None:
@@ -65,12 +81,12 @@ def test_binutils_dispatch_on_their_name(toolchain: Path) -> None:
     assert "LLVM" in out
 
 
-def test_llvm_mode_refuses_an_install_without_its_programs(tmp_path: Path) -> None:
+def test_the_driver_refuses_a_toolchain_without_its_programs(tmp_path: Path) -> None:
     # what LLVM's install did with prefix `/`: GNUInstallDirs put the programs in usr/bin
-    (tmp_path / "tc" / "usr" / "bin").mkdir(parents=True)
-    (tmp_path / "tc" / "usr" / "bin" / "clang").touch()
+    (tmp_path / "llvm" / "usr" / "bin").mkdir(parents=True)
+    (tmp_path / "llvm" / "usr" / "bin" / "clang").touch()
     with pytest.raises(
         BuildError, match=r"no clang, clang\+\+, ld\.lld.* \(found: .*usr/bin/clang\)"
     ):
-        install_driver(tmp_path / "tc", "llvm", TRIPLET, "aarch64", "19")
+        install_driver(tmp_path / "tc", TRIPLET, "aarch64", "19", tmp_path / "llvm" / "bin")
     assert not (tmp_path / "tc" / "bin" / f"{TRIPLET}-clang").exists()

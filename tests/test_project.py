@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from doit.task import Task
 
+from bootstrap.build import ComponentSpec
 from bootstrap.config import Config
+from bootstrap.errors import ConfigError
 from bootstrap.options import Selection
 from bootstrap.project import Project
 from bootstrap.tasks import all_tasks
@@ -24,27 +26,87 @@ def names(p: Project) -> set[str]:
     return {t["basename"] if isinstance(t, dict) else t.name for t in all_tasks(p)}
 
 
-def test_host_mode_toolchain_is_the_driver_only() -> None:
+def component(p: Project, arch: str, name: str, stage: str = "stage1") -> ComponentSpec:
+    return next(c for c in p.components(p.targets[arch]) if (c.stage, c.name) == (stage, name))
+
+
+def test_host_mode_links_the_host_llvm_and_the_driver_is_per_target() -> None:
     p = project(profile="smoke", target="aarch64")
     assert p.mode == "host"
-    toolchain = p.components(p.targets["aarch64"])[0]
-    assert toolchain.name == "toolchain"
-    assert toolchain.recipe["style"] == "custom"
+    llvm = component(p, "aarch64", "cross-llvm")
+    assert llvm.recipe["style"] == "custom" and llvm.tree.archive is None
+    toolchain = component(p, "aarch64", "toolchain")
+    assert toolchain.closure == ("cross-llvm",)
     assert toolchain.tree.archive is None
 
 
-def test_llvm_mode_builds_llvm_from_source() -> None:
-    p = project(profile="smoke", target="x86_64", toolchain="llvm")
-    toolchain = p.components(p.targets["x86_64"])[0]
-    assert toolchain.recipe["style"] == "cmake"
-    assert toolchain.recipe["source"] == "llvm-project"
-    assert "-DLLVM_TARGETS_TO_BUILD=${llvm_backend}" in toolchain.recipe["configure_args"]
+def test_llvm_mode_builds_one_llvm_for_every_target() -> None:
+    p = project(profile="full", target="all", toolchain="llvm")
+    llvms = [component(p, arch, "cross-llvm") for arch in ("x86_64", "aarch64")]
+    assert llvms[0].recipe["source"] == "llvm-project"
+    assert llvms[0].label == llvms[1].label == "shared/stage1/cross-llvm"
+    assert llvms[0].key.plan == llvms[1].key.plan
+    assert llvms[0].work == llvms[1].work == REPO / "build" / "shared" / "work/stage1/cross-llvm"
+    tasks = [t for t in all_tasks(p) if isinstance(t, Task)]
+    assert [t.name for t in tasks if t.name.endswith("/cross-llvm")] == [
+        "prepare:shared/stage1/cross-llvm",
+        "build:shared/stage1/cross-llvm",
+    ]
+    for arch in ("x86_64", "aarch64"):
+        driver = next(t for t in tasks if t.name == f"build:{arch}/stage1/toolchain")
+        assert "build:shared/stage1/cross-llvm" in driver.task_dep
+    configure = " ".join(llvms[0].plan["commands"]["configure"][0])
+    assert "-DLLVM_TARGETS_TO_BUILD=${llvm_backends}" in configure
+    assert "CMAKE_TOOLCHAIN_FILE" not in configure  # built for the build machine
+    assert p.llvm_backends == "AArch64;X86"
 
 
-def test_modes_give_different_plans() -> None:
-    host = project(profile="smoke").components(project().targets["x86_64"])
-    llvm = project(profile="smoke", toolchain="llvm").components(project().targets["x86_64"])
-    assert all(h.key.plan != m.key.plan for h, m in zip(host, llvm, strict=True))
+def test_a_shared_llvm_does_not_depend_on_the_driver_code() -> None:
+    p = project(profile="full", target="x86_64", toolchain="llvm")
+    changed = replace(p, config=p.config)
+    changed.__dict__["engine_digest"] = "something else"
+    assert component(changed, "x86_64", "cross-llvm").key.plan == (
+        component(p, "x86_64", "cross-llvm").key.plan
+    )
+    assert component(changed, "x86_64", "toolchain").key.plan != (
+        component(p, "x86_64", "toolchain").key.plan
+    )
+
+
+def test_a_shared_recipe_naming_a_target_variable_is_an_error() -> None:
+    p = project(profile="full", target="x86_64", toolchain="llvm")
+    llvm = p.recipes["cross-llvm"]
+    llvm_mode = {**llvm.mode_overrides["llvm"]}
+    llvm_mode["configure_args"] = [*llvm_mode["configure_args"], "-DX=${triplet}"]
+    changed = replace(llvm, mode_overrides={**llvm.mode_overrides, "llvm": llvm_mode})
+    with pytest.raises(ConfigError, match=r"shared component 'cross-llvm' uses .*triplet"):
+        replace(p, recipes={**p.recipes, "cross-llvm": changed}).components(p.targets["x86_64"])
+
+
+def test_a_shared_recipe_depending_on_a_per_target_one_is_an_error() -> None:
+    p = project(profile="full", target="x86_64", toolchain="llvm")
+    llvm = p.recipes["cross-llvm"]
+    changed = replace(llvm, base={**llvm.base, "depends": ["linux-headers"]})
+    with pytest.raises(ConfigError, match=r"depends on linux-headers, which is built per target"):
+        replace(p, recipes={**p.recipes, "cross-llvm": changed}).components(p.targets["x86_64"])
+
+
+def test_modes_differ_in_the_shared_llvm_and_not_in_the_driver() -> None:
+    host, llvm = project(profile="smoke"), project(profile="smoke", toolchain="llvm")
+    assert (
+        component(host, "x86_64", "cross-llvm").plan != component(llvm, "x86_64", "cross-llvm").plan
+    )
+    assert (
+        component(host, "x86_64", "toolchain").plan == component(llvm, "x86_64", "toolchain").plan
+    )
+    assert all(
+        h.key.plan != m.key.plan
+        for h, m in zip(
+            host.components(host.targets["x86_64"]),
+            llvm.components(llvm.targets["x86_64"]),
+            strict=True,
+        )
+    )
 
 
 def test_every_target_gets_stage1_tasks_and_acceptance() -> None:
@@ -257,7 +319,7 @@ def test_the_fixpoint_check_is_no_input_of_the_build() -> None:
 
 def test_a_cmake_cache_is_loaded_from_where_the_plan_writes_it() -> None:
     p = project(profile="full", target="x86_64", toolchain="llvm")
-    toolchain = next(c for c in p.components(p.targets["x86_64"]) if c.name == "toolchain")
+    toolchain = component(p, "x86_64", "cross-llvm")
     configure = toolchain.plan["commands"]["configure"][0]
     loaded = configure[configure.index("-C") + 1]
     assert [f"${{workdir}}/{rel}" for rel in toolchain.plan["files"]] == [loaded]

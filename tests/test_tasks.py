@@ -311,3 +311,46 @@ def test_a_missing_layer_is_rebuilt_not_taken_for_done(mini_repo: MiniRepo) -> N
     assert "build:aarch64/stage1/b1" in mini_repo.ran()
     sysroot = mini_repo.root / "build" / A64 / "stage1" / "sysroot"
     assert (sysroot / "usr/share/b1/file.txt").read_text() == "beta patched\n"
+
+
+def test_a_shared_component_builds_once_and_every_target_uses_it(mini_repo: MiniRepo) -> None:
+    recipes = mini_repo.root / "stages" / "recipes"
+    (recipes / "tools.yml").write_text(
+        "doc: a build-machine tool\nsource: alpha\nstyle: custom\nshared: true\n"
+        "install_root: toolchain\n"
+        'steps:\n  install:\n    - [sh, -c, \'mkdir -p "$1" && echo "$2" > "$1"/tool\','
+        " t, '${destdir}/bin', '${llvm_backends}']\n"
+    )
+    b1 = recipes / "b1.yml"
+    b1.write_text(b1.read_text() + "depends: [tools]\n")
+    profiles = mini_repo.root / "stages" / "profiles.yml"
+    profiles.write_text(profiles.read_text().replace("stage1: [a1, b1]", "stage1: [tools, a1, b1]"))
+    mini_repo.doit("stage1", "--target", "all")
+    ran = mini_repo.ran_in_targets()
+    assert {n for n in ran if "tools" in n} == {
+        "prepare:shared/stage1/tools",
+        "build:shared/stage1/tools",
+    }
+    build = mini_repo.root / "build"
+    for arch in ("x86_64", A64):
+        # in each target's toolchain tree, as a hard link of the one layer
+        tool = build / arch / "stage1" / "bin" / "tool"
+        assert tool.read_text() == "AArch64;X86\n"
+        assert tool.stat().st_nlink > 1
+        assert not (build / arch / "work" / "stage1" / "tools").exists()
+    # selecting one target does not rebuild it
+    mini_repo.doit("stage1", "--target", A64)
+    assert mini_repo.ran() == set()
+
+
+def test_a_shared_component_may_not_name_a_target_variable(mini_repo: MiniRepo) -> None:
+    recipes = mini_repo.root / "stages" / "recipes"
+    a1 = recipes / "a1.yml"
+    shared = "shared: true\ninstall_root: toolchain\n"
+    a1.write_text(a1.read_text().replace("${destdir}/usr", "${destdir}/${arch}") + shared)
+    proc = mini_repo.doit("stage1", "--target", A64, check=False)
+    assert proc.returncode == 1
+    assert "error: stages/recipes/a1.yml: shared component 'a1' uses target variable(s) arch" in (
+        proc.stderr
+    )
+    assert "Traceback" not in proc.stderr

@@ -1,4 +1,5 @@
-"""CMake with Ninja and the target's generated toolchain file."""
+"""CMake with Ninja and the target's generated toolchain file (none for a `shared` recipe,
+which is built for the build machine)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 VERSION = 3
 DEFAULTS: dict[str, Any] = {"out_of_tree": True, "install_targets": [], "cmake_caches": []}
+CROSS_ARGS = ["-DCMAKE_TOOLCHAIN_FILE=${cmake_toolchain}", "-DSERPENT_SYSROOT=${root}"]
 CACHE_DIR = "cmake-caches"  # in the work dir, written from the plan before configure
 
 
@@ -43,8 +45,7 @@ def commands(r: dict[str, Any]) -> dict[str, list[list[str]]]:
                 "Ninja",
                 "-DCMAKE_BUILD_TYPE=Release",
                 "-DCMAKE_INSTALL_PREFIX=${prefix}",
-                "-DCMAKE_TOOLCHAIN_FILE=${cmake_toolchain}",
-                "-DSERPENT_SYSROOT=${root}",
+                *([] if r.get("shared") else CROSS_ARGS),
                 *(a for c in r["cmake_caches"] for a in ("-C", f"${{workdir}}/{cache_file(c)}")),
                 *r["configure_args"],
             ]
