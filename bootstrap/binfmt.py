@@ -36,7 +36,7 @@ def binfmt_status(target: Target) -> BinfmtStatus:
     """Whether `target` code runs here and, if not, why and the fix for that cause; changes
     nothing."""
     if target.is_native():
-        return BinfmtStatus(True, "native on this host (no emulation needed)")
+        return cpu_status(target)
     if not (BINFMT / "status").exists():
         return BinfmtStatus(
             False,
@@ -75,6 +75,32 @@ def binfmt_status(target: Target) -> BinfmtStatus:
     return BinfmtStatus(True, f"'{target.qemu}' registered with flags {flags}")
 
 
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def cpu_status(target: Target, cpuinfo: Path = CPUINFO) -> BinfmtStatus:
+    """Native target code runs on this CPU only if it has the features the target's flags
+    build for (x86-64-v3: AVX2, BMI2, FMA, ...)."""
+    try:
+        flags = next(
+            set(line.partition(":")[2].split())
+            for line in cpuinfo.read_text().splitlines()
+            if line.startswith(("flags", "Features"))
+        )
+    except (OSError, StopIteration):
+        flags = set()
+    lacking = [f for f in target.cpu_features if f not in flags]
+    if lacking:
+        return BinfmtStatus(
+            False,
+            f"this CPU lacks {', '.join(lacking)}, which {target.arch} code built with "
+            f"'{target.cflags}' uses",
+            f"run the stage3 of {target.arch} on a machine whose CPU has "
+            f"{', '.join(target.cpu_features)} (toolchain/{target.arch}.yml, cpu_features)",
+        )
+    return BinfmtStatus(True, "native on this host (no emulation needed; CPU features ok)")
+
+
 def _interpreter(target: Target) -> str | None:
     return shutil.which(f"{target.qemu}-static")
 
@@ -105,7 +131,7 @@ def ensure_binfmt(target: Target) -> None:
     status = binfmt_status(target)
     if status.ok:
         return
-    if os.geteuid() == 0:
+    if os.geteuid() == 0 and not target.is_native():  # never route native code through qemu
         _mount_binfmt()
         if not (BINFMT / target.qemu).exists() and (problem := _register(target)):
             raise BootstrapError(

@@ -27,6 +27,13 @@ TARGET_FIELDS: tuple[Field, ...] = (
     Field("kernel_arch", str, "Linux ARCH= for headers_install", required=True),
     Field("qemu", str, "qemu-user binary name for running target code", required=True),
     Field("elf_machine", str, "ELF e_machine name (EM_*)", required=True),
+    Field(
+        "cpu_features",
+        list,
+        "CPU flags (/proc/cpuinfo) target code needs: a native stage3 runs it on this host",
+        default=list,
+        check=list_of(str),
+    ),
     Field("cflags", str, "C compiler flags for target code", default=""),
     Field("cxxflags", str, "C++ compiler flags for target code", default=""),
     Field("ldflags", str, "linker flags for target code", default=""),
@@ -53,6 +60,7 @@ class Target:
     cxxflags: str
     ldflags: str
     aliases: tuple[str, ...] = ()
+    cpu_features: tuple[str, ...] = ()
 
     @property
     def triplet(self) -> str:
@@ -85,6 +93,7 @@ def load_target(path: Path) -> Target:
             fix=f"rename the file to {entry['arch']}.yml",
         )
     entry["aliases"] = tuple(entry["aliases"])
+    entry["cpu_features"] = tuple(entry["cpu_features"])
     return Target(**entry)
 
 

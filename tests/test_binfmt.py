@@ -242,3 +242,40 @@ def test_ensure_binfmt_raises_the_fix_for_the_cause(fake_binfmt: Path) -> None:
         ensure_binfmt(target)
     assert "empty" in err.value.what
     assert "echo -1" in (err.value.fix or "")
+
+
+def native_target() -> Target:
+    host = normalise_arch(platform.machine())
+    return dataclasses.replace(AARCH64, arch=host, cpu_features=("fma", "avx2"), cflags="-O2")
+
+
+def test_a_native_cpu_without_the_targets_features_is_refused_with_the_fix(
+    tmp_path: Path, fake_binfmt: Path
+) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 fma\n\nprocessor\t: 1\n")
+    status = binfmt.cpu_status(native_target(), cpuinfo)
+    assert status.ok is False
+    assert "this CPU lacks avx2" in status.why
+    assert "cpu_features" in status.fix
+    cpuinfo.write_text("flags\t\t: fpu sse2 fma avx2\n")
+    assert binfmt.cpu_status(native_target(), cpuinfo).ok is True
+
+
+def test_ensure_binfmt_never_registers_qemu_for_native_code(
+    fake_binfmt: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lacking = dataclasses.replace(native_target(), cpu_features=("no-such-feature",))
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    (fake_binfmt / "register").write_text("")
+    with pytest.raises(BootstrapError, match="this CPU lacks no-such-feature"):
+        ensure_binfmt(lacking)
+    assert (fake_binfmt / "register").read_text() == ""
+
+
+def test_the_target_files_cpu_features_are_this_hosts_when_native() -> None:
+    # the machines this project runs on build x86-64-v3 code natively
+    native = [t for t in TARGETS.values() if t.is_native()]
+    if not native:
+        pytest.skip(f"no target file for this host ({platform.machine()})")
+    assert binfmt_status(native[0]).ok, binfmt_status(native[0]).why
