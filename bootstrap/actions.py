@@ -18,8 +18,6 @@ from . import runner
 from .accept import AcceptanceSpec, run_acceptance
 from .audit import TreeAuditSpec, audit_tree
 from .build import (
-    ComponentSpec,
-    SourceTree,
     UnionSpec,
     assemble_union,
     build_component,
@@ -27,13 +25,14 @@ from .build import (
     prepare_source_tree,
 )
 from .chrootcheck import CompilerCheckSpec, run_compiler_check
-from .config import Config
+from .config import Config, FetchPolicy
 from .errors import BootstrapError, FetchError
-from .fetch import FetchPolicy, collecting, fetch_all, fetch_source
+from .fetch import collecting, fetch_all, fetch_source
 from .fixpoint import FixpointSpec, run_fixpoint
 from .keys import BuildKey, current_key, write_stamp
 from .rootfs import RootfsSpec, pack_stage_root
 from .sources import Source, load_sources
+from .spec import ComponentSpec, SourceTree
 from .verify import VerifySpec, run_verify
 
 

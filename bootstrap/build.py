@@ -11,94 +11,20 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from . import runner
 from .buildenv import CommandRunner, relocates, variables
 from .errors import BuildError, FetchError
-from .fetch import FetchPolicy, Warn, fetch_source, print_warning, verify_cached
+from .fetch import Warn, fetch_source, print_warning, verify_cached
 from .fsutil import fresh_dir, remove_tree, write_atomic
 from .keys import BuildKey, current_key, layer_path, write_stamp
 from .layers import Layer, assemble, prune, publish
-from .layout import SHARED, Layout
+from .layout import Layout
 from .patch import apply_patches
 from .recipes import COMMAND_PHASES
 from .relocate import build_path_rewrites, relocate_staged_install
-from .sources import Source
-from .targets import Target
+from .spec import ComponentSpec, SourceTree
 from .unpack import unpack
-
-
-@dataclass(frozen=True)
-class SourceTree:
-    """An unpacked and patched source tree, identified by its prepare inputs."""
-
-    label: str  # the archive it comes from, for messages
-    source: Source | None  # to fetch the archive again if its cached bytes changed
-    policy: FetchPolicy
-    archive: Path | None
-    archive_sha256: str | None  # the pin
-    subtrees: tuple[str, ...]
-    patches: tuple[Path, ...]
-    post_patch: tuple[tuple[str, ...], ...]
-    signature: str
-    root: Path  # build/prepared/<signature>
-    source_date_epoch: int
-
-    @property
-    def log(self) -> Path:
-        return self.root.with_name(f"{self.root.name}.log")
-
-
-@dataclass(frozen=True)
-class ComponentSpec:
-    """One component of one target and stage, resolved once: its plan (what runs, where,
-    with which environment and mounts, against which dependencies) and the keys derived
-    from it. The executor runs this plan and nothing else."""
-
-    target: Target
-    stage: str
-    mode: str
-    recipe: dict[str, Any]  # resolved, style defaults filled
-    layout: Layout
-    tree: SourceTree  # its prepared source, shared with every component that has the same
-    jobs: int
-    load: int  # no new make/ninja job while the load average is above this
-    source_date_epoch: int
-    llvm_version: str
-    llvm_backends: str  # every target's LLVM backend, `;`-separated (${llvm_backends})
-    prepare_signature: str
-    plan: dict[str, Any]  # template form: no absolute paths, no job count
-    # the key: the plan's digest plus what its dependencies' layers and the earlier stages'
-    # trees actually contain, read when the build is about to run (early cutoff)
-    key: BuildKey
-    # the same minus the install phase: a build dir made for it can be reused, so a change
-    # to an install step does not rebuild LLVM from scratch
-    build_dir_key: BuildKey
-    closure: tuple[str, ...]  # the stage's components it builds against, in union order
-    replaces: tuple[tuple[str, tuple[str, ...]], ...]  # for the closure's union
-
-    @property
-    def name(self) -> str:
-        return self.recipe["name"]
-
-    @property
-    def shared(self) -> bool:
-        """Built once for every target (build/shared/...)."""
-        return bool(self.recipe.get("shared"))
-
-    @property
-    def label(self) -> str:
-        owner = SHARED if self.shared else self.target.arch
-        return f"{owner}/{self.stage}/{self.name}"
-
-    @property
-    def work(self) -> Path:
-        return self.layout.workdir(self.stage, self.name)
-
-    @property
-    def in_chroot(self) -> bool:
-        return self.plan["place"] == "chroot"
 
 
 def prepare_source_tree(tree: SourceTree, warn: Warn = print_warning) -> None:

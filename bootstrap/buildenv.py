@@ -16,17 +16,15 @@ import shlex
 import string
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import relocate, runner
 from .binfmt import ensure_binfmt
 from .errors import BuildError, ConfigError
 from .recipes import COMMAND_PHASES
 from .sandbox import Bind, Sandbox
+from .spec import ComponentSpec
 from .styles import style_commands
-
-if TYPE_CHECKING:
-    from .build import ComponentSpec
 
 REPO = Path(__file__).resolve().parent.parent
 CHROOT_WORK = "/build"  # the component's work dir, inside the chroot

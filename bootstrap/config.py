@@ -1,4 +1,5 @@
-"""The frozen configuration of one run: where things live and what was selected."""
+"""The frozen configuration of one run: where things live, what was selected, and where
+sources are fetched from."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import BootstrapError
-from .fetch import FetchPolicy
 from .options import Selection
 
 # Fixed rather than taken from git: a new commit must not invalidate every build.
@@ -58,6 +58,19 @@ class Paths:
     @property
     def report_dir(self) -> Path:
         return self.build / "reports"
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    """Where the fetcher looks for a source file (the download cache, mirror dirs, then its
+    URLs unless offline) and how hard it tries."""
+
+    cache_dir: Path
+    mirror_dirs: tuple[Path, ...] = ()
+    offline: bool = False
+    retries: int = 4
+    backoff: float = 1.0
+    timeout: float = 60.0
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -31,6 +30,7 @@ import requests
 import urllib3
 from tqdm import tqdm
 
+from .config import FetchPolicy
 from .errors import FetchError
 from .fsutil import sha256_file
 from .sources import Source, file_name_problem
@@ -55,16 +55,6 @@ REFETCH_FIX = (
     "run the same command again: the fetch task fetches the file again "
     "(the quarantined copy is kept for inspection; delete it when done)"
 )
-
-
-@dataclass(frozen=True)
-class FetchPolicy:
-    cache_dir: Path
-    mirror_dirs: tuple[Path, ...] = ()
-    offline: bool = False
-    retries: int = 4
-    backoff: float = 1.0
-    timeout: float = 60.0
 
 
 class _Miss(Exception):

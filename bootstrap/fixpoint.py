@@ -13,10 +13,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import runner
-from .build import ComponentSpec, assemble_view, stage_install
+from .build import assemble_view, stage_install
 from .errors import BuildError
 from .fsutil import fresh_dir, remove_tree, sha256_file, write_atomic
 from .keys import BuildKey, layer_path
+from .spec import ComponentSpec
 
 SUFFIX = "-fixpoint"
 

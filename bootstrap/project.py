@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from .audit import ForbiddenStrings
-from .build import ComponentSpec, SourceTree
 from .buildenv import component_plan, in_chroot, without_install
 from .config import Config
 from .errors import ConfigError
@@ -29,6 +28,7 @@ from .patch import patch_digest, patch_series
 from .profiles import Profile, load_profiles
 from .recipes import STAGES, Recipe, load_recipes, resolve_recipe
 from .sources import Source, load_sources
+from .spec import ComponentSpec, SourceTree
 from .styles import apply_style
 from .styles import cmake as cmake_style
 from .targets import Target, load_targets, select_targets

@@ -22,7 +22,7 @@ from doit.tools import config_changed
 from . import actions
 from .accept import AcceptanceSpec
 from .audit import TreeAuditSpec
-from .build import ComponentSpec, SourceTree, UnionSpec
+from .build import UnionSpec
 from .chrootcheck import CORE_TOOLS, CompilerCheckSpec
 from .fetch import cache_path
 from .fixpoint import FixpointSpec
@@ -33,6 +33,7 @@ from .preflight import tasks_needing_root
 from .project import Project
 from .recipes import STAGES
 from .rootfs import RootfsSpec
+from .spec import ComponentSpec, SourceTree
 from .targets import Target
 from .verify import VerifySpec
 

@@ -10,7 +10,6 @@ import pytest
 
 from bootstrap import buildenv
 from bootstrap.binfmt import binfmt_status
-from bootstrap.build import ComponentSpec
 from bootstrap.buildenv import (
     CHROOT_PATH,
     HOST_ONLY,
@@ -24,6 +23,7 @@ from bootstrap.config import Config
 from bootstrap.errors import ConfigError
 from bootstrap.options import Selection
 from bootstrap.project import Project
+from bootstrap.spec import ComponentSpec
 
 REPO = Path(__file__).resolve().parent.parent
 A64 = "aarch64"

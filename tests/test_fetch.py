@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from conftest import MiniRepo, make_tarball
 
+from bootstrap.config import FetchPolicy
 from bootstrap.errors import FetchError
 from bootstrap.fetch import (
-    FetchPolicy,
     cache_path,
     fetch_all,
     fetch_source,

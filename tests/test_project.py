@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from doit.task import Task
 
-from bootstrap.build import ComponentSpec
 from bootstrap.config import Config
 from bootstrap.errors import ConfigError
 from bootstrap.options import Selection
 from bootstrap.project import Project
+from bootstrap.spec import ComponentSpec
 from bootstrap.tasks import all_tasks
 
 REPO = Path(__file__).resolve().parent.parent
