@@ -10,14 +10,14 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from bootstrap.config import Config
-from bootstrap.errors import BootstrapError
-from bootstrap.lock import lock_build_dir, make_build_dir, writes_state
-from bootstrap.options import selection_from_argv
-from bootstrap.preflight import refusing_reporter
-from bootstrap.project import Project
-from bootstrap.report import reporter_class
-from bootstrap.tasks import all_tasks
+from bootstrap.checks.preflight import refusing_reporter
+from bootstrap.core.errors import BootstrapError
+from bootstrap.exec.lock import lock_build_dir, make_build_dir, writes_state
+from bootstrap.model.config import Config
+from bootstrap.model.options import selection_from_argv
+from bootstrap.pipeline.report import reporter_class
+from bootstrap.pipeline.tasks import all_tasks
+from bootstrap.plan.project import Project
 
 REPO = Path(__file__).resolve().parent
 

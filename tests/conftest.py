@@ -1,4 +1,5 @@
-"""Shared fixtures: a small throwaway bootstrap repo driven through the real doit CLI."""
+"""Shared fixtures and helpers (test modules import them: `from conftest import ...`): a
+small throwaway bootstrap repo driven through the real doit CLI, and archives for unpack tests."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -27,6 +30,79 @@ def make_tarball(path: Path, top: str, files: dict[str, str]) -> str:
             info.mode = 0o644
             tar.addfile(info, io.BytesIO(data))
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# -- archives, for unpack and prepare tests ------------------------------------------------
+
+MTIME = 1_600_000_000
+
+# A member: name -> bytes (file), "dir", ("dir", mode), ("sym", target), ("hard", target),
+# ("chr",), ("fifo",)
+Members = list[tuple[str, object]]
+
+
+def tar_info(name: str, spec: object) -> tuple[tarfile.TarInfo, bytes | None]:
+    info, data = tarfile.TarInfo(name), None
+    info.mtime, info.mode = MTIME, 0o644
+    if spec == "dir" or (isinstance(spec, tuple) and spec[0] == "dir"):
+        info.type, info.mode = tarfile.DIRTYPE, spec[1] if isinstance(spec, tuple) else 0o755
+    elif isinstance(spec, bytes | tuple) and not isinstance(spec[0], str):
+        data, mode = spec if isinstance(spec, tuple) else (spec, 0o644)
+        info.size, info.mode = len(data), mode
+    else:
+        kinds = {"sym": tarfile.SYMTYPE, "hard": tarfile.LNKTYPE}
+        kinds |= {"chr": tarfile.CHRTYPE, "fifo": tarfile.FIFOTYPE}
+        info.type = kinds[spec[0]]
+        info.linkname = spec[1] if len(spec) > 1 else ""
+    return info, data
+
+
+def make_tar(path: Path, members: Members, mode: str = "w") -> Path:
+    with tarfile.open(path, mode, format=tarfile.GNU_FORMAT) as tf:
+        for name, spec in members:
+            info, data = tar_info(name, spec)
+            tf.addfile(info, io.BytesIO(data) if data is not None else None)
+    return path
+
+
+def truncate(path: Path, keep: float) -> Path:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    return path
+
+
+BIG: Members = [("p", "dir"), *[(f"p/f{i}", os.urandom(3072)) for i in range(8)]]
+
+
+def killed_unpack(dest: Path, scratch: Path) -> Path:
+    """`kill -9` an unpack into `dest` while it is extracting; return what it left.
+
+    A stand-in `zstd` serves half of a tar and then hangs, so the kill lands mid-archive."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    half = truncate(make_tar(scratch / "big.tar", BIG), 0.5)
+    fake = scratch / "bin" / "zstd"
+    fake.parent.mkdir(exist_ok=True)
+    fake.write_text(f"#!/bin/sh\ncat {half}\nexec sleep 60\n")
+    fake.chmod(0o755)
+    archive = scratch / "src.tar.zst"
+    archive.write_bytes(b"\x28\xb5\x2f\xfd")
+    code = (
+        "import sys; from bootstrap.fetching.unpack import unpack; unpack(sys.argv[1], sys.argv[2])"
+    )
+    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}", "PYTHONPATH": str(REPO)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, str(archive), str(dest)], env=env, start_new_session=True
+    )
+    leftover = dest.parent / f".{dest.name}.tmp-{child.pid}"
+    try:
+        deadline = time.monotonic() + 30
+        while not (leftover / "p" / "f0").exists():
+            assert child.poll() is None and time.monotonic() < deadline, "unpack never started"
+            time.sleep(0.02)
+    finally:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+    return leftover
 
 
 def clean_environ() -> dict[str, str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 DOIT = [str(REPO / ".venv" / "bin" / "doit"), "stage3", "--profile", "smoke"]
-# Where the run keeps its state and outputs, as bootstrap.config.Paths decides.
+# Where the run keeps its state and outputs, as bootstrap.model.config.Paths decides.
 BUILD = Path(os.environ.get("SERPENT_BUILD_DIR") or REPO / "build")
 OUT = REPO / "out" if BUILD.resolve() == (REPO / "build").resolve() else BUILD / "out"
 KILL_AFTER = "tcc"  # kill once this component's stamp exists and the next one runs

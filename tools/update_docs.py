@@ -9,11 +9,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bootstrap.profiles import PROFILE_FIELDS
-from bootstrap.recipes import RECIPE_FIELDS
-from bootstrap.schema import describe
-from bootstrap.sources import OVERRIDE_FIELDS, SOURCE_FIELDS
-from bootstrap.targets import TARGET_FIELDS
+from bootstrap.model.profiles import PROFILE_FIELDS
+from bootstrap.model.recipes import RECIPE_FIELDS
+from bootstrap.model.schema import describe
+from bootstrap.model.sources import OVERRIDE_FIELDS, SOURCE_FIELDS
+from bootstrap.model.targets import TARGET_FIELDS
 
 DESIGN = Path(__file__).resolve().parent.parent / "docs" / "design.md"
 SECTIONS = {

@@ -1,0 +1,243 @@
+"""The one place that runs subprocesses: argv lists, a sanitised environment, output to a log.
+
+Output goes straight to the log file (never held in memory). Each command runs in its own
+process group so that an interrupt (Ctrl-C, SIGTERM turned into KeyboardInterrupt) kills the
+whole build underneath it. A failure raises BuildError naming the command, its directory,
+the last lines of the log and the log's path.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import shlex
+import signal
+import subprocess
+from collections import deque
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from ..core.errors import BuildError
+
+TAIL_LINES = 30
+INTERRUPTS = {signal.SIGINT, signal.SIGTERM}
+PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True)
+HOST_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/opt", "/etc")  # a missing file there: a tool
+
+
+def clean_env(
+    *,
+    path: Sequence[str | Path] = (),
+    source_date_epoch: int,
+    home: Path,
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """A fresh environment: nothing of the caller's (CFLAGS, PKG_CONFIG_*, LD_*) leaks in."""
+    env = {
+        "PATH": ":".join([*map(str, path), *HOST_PATH]),
+        "LC_ALL": "C",
+        "LANG": "C",
+        "TZ": "UTC",
+        "HOME": str(home),
+        "TERM": "dumb",
+        "SOURCE_DATE_EPOCH": str(source_date_epoch),
+        "SHELL": "/bin/sh",
+    }
+    env.update(extra or {})
+    return env
+
+
+def query(
+    argv: Sequence[str],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    merge_stderr: bool = False,
+) -> subprocess.CompletedProcess[str]:
+    """A short command whose answer the caller reads (a version, apt metadata, patch's
+    report): output captured as text, stdin closed, dies with doit. Never raises for an
+    exit status; an OSError (a missing tool) is the caller's to explain."""
+    return subprocess.run(
+        [str(a) for a in argv],
+        cwd=cwd,
+        env=None if env is None else dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+        text=True,
+        errors="replace",
+        preexec_fn=_unblock_interrupts,
+        check=False,
+    )
+
+
+def stream(argv: Sequence[str]) -> subprocess.Popen[bytes]:
+    """A command whose stdout the caller reads as it comes (a decompressor); stderr is
+    kept for the caller's error message. Dies with doit."""
+    return subprocess.Popen(
+        [str(a) for a in argv],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=_unblock_interrupts,
+    )
+
+
+def log_tail(log: Path, lines: int = TAIL_LINES) -> str:
+    try:
+        with log.open(errors="replace") as fh:
+            return "".join(deque(fh, maxlen=lines))
+    except FileNotFoundError:
+        return ""
+
+
+def capture(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], log: Path) -> str:
+    """Run argv; return its stdout (also appended to `log`); raise BuildError on failure."""
+    out = log.with_name(f".{log.name}.out")
+    try:
+        run(argv, cwd=cwd, env=env, log=log, stdout=out)
+        text = out.read_text(errors="replace")
+    finally:
+        out.unlink(missing_ok=True)
+    with log.open("a") as fh:
+        fh.write(text)
+    return text
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    log: Path,
+    stdout: Path | None = None,
+) -> None:
+    """Run argv with output appended to `log` (stdout to `stdout` if given); raise
+    BuildError on failure."""
+    argv = [str(a) for a in argv]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out, (stdout or Path(os.devnull)).open("wb") as stdout_file:
+        out.write(f"\n$ cd {shlex.quote(str(cwd))} && {shlex.join(argv)}\n".encode())
+        out.flush()
+        # An interrupt must not arrive between fork and Popen returning (the child would
+        # escape the kill below): hold SIGINT/SIGTERM while spawning, deliver them after.
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
+        try:
+            proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=dict(env),
+                stdout=stdout_file if stdout else out,
+                stderr=out if stdout else subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=_unblock_interrupts,
+            )
+        except OSError as err:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+            raise cannot_start(argv[0], cwd, env, err) from None
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+            raise
+        _wait(proc, held)
+    if proc.returncode != 0:
+        raise BuildError(
+            f"command failed with exit code {proc.returncode}: {shlex.join(argv)}\n"
+            f"  in {cwd}\n--- last {TAIL_LINES} lines of {log} ---\n{log_tail(log)}"
+            f"--- full log: {log}",
+            fix=f"read {log}; fix the recipe or patch, then re-run the same doit command",
+        )
+
+
+def cannot_start(program: str, cwd: Path, env: Mapping[str, str], err: OSError) -> BuildError:
+    """Why `program` did not start: a missing tool, or a file the tree it runs in lacks."""
+    what = f"cannot start {program!r}: {err.strerror}"
+    if not _names_a_tree_file(program, env):
+        return BuildError(what, where=str(cwd), fix="install the missing tool (see `doit check`)")
+    path = Path(os.path.normpath(cwd / program))
+    if not path.exists():
+        return BuildError(
+            f"{what}: the tree has no {path}",
+            where=str(cwd),
+            fix=f"the source tree lacks {path.name}: if the source ships none (a git "
+            "snapshot), generate it in the recipe's post_patch (e.g. [autoreconf, -fi]); "
+            "else check the recipe's srcdir and subtrees, or prepare the source again "
+            "(delete the component's .prepared stamp under build/<arch>/stamps/)",
+        )
+    interpreter = _interpreter(path)
+    if err.errno == errno.EACCES:
+        fix = f"make {path.name} executable (in a patch or post_patch) or run it through its "
+        fix += f"interpreter (e.g. [sh, {program}, ...])"
+    elif err.errno == errno.ENOENT and interpreter:
+        what += f": its interpreter {interpreter} does not exist"
+        fix = f"install {interpreter}, or run the script through one that exists "
+        fix += f"(e.g. [sh, {program}, ...]), or fix its first line in a patch"
+    else:
+        fix = f"{path.name} is a file of the tree, not a tool to install: check that it is "
+        fix += "a script or a program for this host"
+    return BuildError(what, where=str(path), fix=fix)
+
+
+def _names_a_tree_file(program: str, env: Mapping[str, str]) -> bool:
+    """A path, not a name looked up in PATH, and not into PATH's or the system's dirs."""
+    if "/" not in program:
+        return False
+    if not program.startswith("/"):
+        return True  # relative to the build or source dir
+    tool_dirs = [*env.get("PATH", "").split(":"), *SYSTEM_DIRS]
+    return not any(Path(program).is_relative_to(d) for d in tool_dirs if d)
+
+
+def _interpreter(script: Path) -> str:
+    try:
+        with script.open("rb") as fh:
+            first = fh.readline(256)
+    except OSError:
+        return ""
+    words = first[2:].decode(errors="replace").split() if first.startswith(b"#!") else []
+    return words[0] if words else ""
+
+
+MAIN_PID = os.getpid()  # the doit process; its forked workers have other pids
+
+
+def die_with_doit() -> None:
+    """In one of doit's worker processes (`--builds` > 1): die when doit dies, even by
+    `kill -9`, so that the builds under it die too (their own parent-death signal)."""
+    if os.getpid() != MAIN_PID:
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() == 1:  # doit is gone already
+            os._exit(1)
+
+
+def _unblock_interrupts() -> None:
+    """In the child, before exec: builds must see Ctrl-C and SIGTERM again, and die with
+    doit (even a `kill -9` of it) instead of running on, orphaned, into a dir the next run
+    will use."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, INTERRUPTS)
+    _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _wait(proc: subprocess.Popen[bytes], held: set[signal.Signals]) -> None:
+    try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a held interrupt lands here
+        proc.wait()
+    except BaseException:
+        _kill_group(proc)
+        raise
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=5)
+            return
+        except subprocess.TimeoutExpired:
+            continue

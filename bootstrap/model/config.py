@@ -1,0 +1,142 @@
+"""The frozen configuration of one run: where things live, what was selected, and where
+sources are fetched from."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.errors import BootstrapError
+from .options import Selection
+
+# Fixed rather than taken from git: a new commit must not invalidate every build.
+DEFAULT_SOURCE_DATE_EPOCH = 1700000000
+
+
+@dataclass(frozen=True)
+class Paths:
+    repo: Path
+    build: Path
+    downloads: Path
+    out: Path
+
+    @classmethod
+    def under(cls, repo: Path, environ: Mapping[str, str] = os.environ) -> Paths:
+        """The default build dir keeps its outputs in ./out; any other build dir keeps them
+        in <build dir>/out, so runs with different build dirs never share outputs."""
+        default = repo / "build"
+        build = Path(environ.get("SERPENT_BUILD_DIR") or default)
+        out = repo / "out" if _same_dir(build, default) else build / "out"
+        return cls(repo=repo, build=build, downloads=repo / "downloads", out=out)
+
+    @property
+    def sources_file(self) -> Path:
+        return self.repo / "sources.yml"
+
+    @property
+    def toolchain_dir(self) -> Path:
+        return self.repo / "toolchain"
+
+    @property
+    def recipe_dir(self) -> Path:
+        return self.repo / "stages" / "recipes"
+
+    @property
+    def profiles_file(self) -> Path:
+        return self.repo / "stages" / "profiles.yml"
+
+    @property
+    def patch_dir(self) -> Path:
+        return self.repo / "patches"
+
+    @property
+    def default_mirror(self) -> Path:
+        return self.repo / "mirror"
+
+    @property
+    def report_dir(self) -> Path:
+        return self.build / "reports"
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    """Where the fetcher looks for a source file (the download cache, mirror dirs, then its
+    URLs unless offline) and how hard it tries."""
+
+    cache_dir: Path
+    mirror_dirs: tuple[Path, ...] = ()
+    offline: bool = False
+    retries: int = 4
+    backoff: float = 1.0
+    timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class Config:
+    paths: Paths
+    selection: Selection
+    jobs: int
+    builds: int  # components built at the same time
+    load: int  # make/ninja start no new job while the load average is above this
+    source_date_epoch: int
+    mirror_dirs: tuple[Path, ...]
+    mirror_override: Path | None  # written by `doit mirror`, applied when present
+    explicit_overrides: tuple[Path, ...]  # --sources-override, applied after it
+
+    @classmethod
+    def create(cls, repo: Path, selection: Selection) -> Config:
+        paths = Paths.under(repo)
+        return cls(
+            paths=paths,
+            selection=selection,
+            jobs=selection.jobs or os.cpu_count() or 1,
+            builds=selection.builds or os.cpu_count() or 1,
+            load=os.cpu_count() or 1,
+            source_date_epoch=_source_date_epoch(os.environ),
+            mirror_dirs=_mirror_dirs(selection, paths),
+            mirror_override=_mirror_override(paths),
+            explicit_overrides=tuple(
+                Path(p).resolve() for p in selection.sources_override.split(":") if p
+            ),
+        )
+
+    @property
+    def sources_overrides(self) -> tuple[Path, ...]:
+        mirror = (self.mirror_override,) if self.mirror_override else ()
+        return (*mirror, *self.explicit_overrides)
+
+    @property
+    def fetch_policy(self) -> FetchPolicy:
+        return FetchPolicy(
+            cache_dir=self.paths.downloads,
+            mirror_dirs=self.mirror_dirs,
+            offline=self.selection.offline,
+        )
+
+
+def _same_dir(a: Path, b: Path) -> bool:
+    return a.resolve() == b.resolve()
+
+
+def _source_date_epoch(environ: Mapping[str, str]) -> int:
+    raw = environ.get("SOURCE_DATE_EPOCH") or str(DEFAULT_SOURCE_DATE_EPOCH)
+    if not raw.isdigit():
+        raise BootstrapError(
+            f"{raw!r} is not a Unix timestamp",
+            where="SOURCE_DATE_EPOCH",
+            fix="set it to a whole number of seconds since 1970, or unset it",
+        )
+    return int(raw)
+
+
+def _mirror_dirs(selection: Selection, paths: Paths) -> tuple[Path, ...]:
+    if selection.mirror_dir:
+        return tuple(Path(p).resolve() for p in selection.mirror_dir.split(":") if p)
+    return (paths.default_mirror,) if paths.default_mirror.is_dir() else ()
+
+
+def _mirror_override(paths: Paths) -> Path | None:
+    default = paths.default_mirror / "sources-override.yml"
+    return default if default.is_file() else None

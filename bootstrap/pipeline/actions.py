@@ -1,0 +1,165 @@
+"""doit action functions. Module-level so doit can pickle them for `-n N` worker processes.
+
+Each turns a user-fixable BootstrapError into a TaskFailed carrying the readable message,
+instead of a Python traceback. A dict an action returns becomes the task's doit values:
+`{"warnings": [...]}` goes into the run report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+from doit.exceptions import TaskFailed
+
+from ..builder.component import (
+    UnionSpec,
+    assemble_union,
+    build_component,
+    prepare_component,
+    prepare_source_tree,
+)
+from ..builder.keys import BuildKey, current_key, write_stamp
+from ..builder.spec import ComponentSpec, SourceTree
+from ..checks.accept import AcceptanceSpec, run_acceptance
+from ..checks.audit import TreeAuditSpec, audit_tree
+from ..checks.chrootcheck import CompilerCheckSpec, run_compiler_check
+from ..checks.fixpoint import FixpointSpec, run_fixpoint
+from ..core.errors import BootstrapError, FetchError
+from ..exec import runner
+from ..fetching.fetch import collecting, fetch_all, fetch_source
+from ..image.rootfs import RootfsSpec, pack_stage_root
+from ..image.verify import VerifySpec, run_verify
+from ..model.config import Config, FetchPolicy
+from ..model.sources import Source, load_sources
+
+
+def reported(func: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(func)
+    def wrapper(*args: Any) -> TaskFailed | dict[str, Any] | None:
+        runner.die_with_doit()
+        try:
+            return func(*args)
+        except BootstrapError as err:
+            return TaskFailed(err.render())
+
+    return wrapper
+
+
+def _warnings(found: list[str]) -> dict[str, Any] | None:
+    return {"warnings": found} if found else None
+
+
+@reported
+def fetch_one(source: Source, policy: FetchPolicy) -> dict[str, Any] | None:
+    found: list[str] = []
+    fetch_source(source, policy, warn=collecting(found))
+    return _warnings(found)
+
+
+@reported
+def fetch_selected(
+    sources: Sequence[Source], policy: FetchPolicy, jobs: int
+) -> dict[str, Any] | None:
+    found: list[str] = []
+    fetch_all(sources, policy, jobs=max(2, min(jobs, 6)), warn=collecting(found))
+    print(f"{len(sources)} source(s) present and verified in {policy.cache_dir}")
+    return _warnings(found)
+
+
+@reported
+def prepare_tree(tree: SourceTree) -> dict[str, Any] | None:
+    found: list[str] = []
+    prepare_source_tree(tree, warn=collecting(found))
+    return _warnings(found)
+
+
+@reported
+def prepare(spec: ComponentSpec) -> None:
+    prepare_component(spec)
+
+
+@reported
+def build(spec: ComponentSpec) -> None:
+    build_component(spec)
+
+
+@reported
+def accept(spec: AcceptanceSpec) -> None:
+    run_acceptance(spec)
+
+
+@reported
+def audit(spec: TreeAuditSpec) -> None:
+    audit_tree(spec)
+
+
+@reported
+def compiler_check(spec: CompilerCheckSpec) -> None:
+    run_compiler_check(spec)
+
+
+@reported
+def fixpoint(spec: FixpointSpec) -> None:
+    run_fixpoint(spec)
+
+
+@reported
+def rootfs(spec: RootfsSpec) -> None:
+    pack_stage_root(spec)
+
+
+@reported
+def union(spec: UnionSpec) -> None:
+    assemble_union(spec)
+
+
+@reported
+def unstamp(path: Path) -> None:
+    """A check or output is redone: its stamp goes first."""
+    path.unlink(missing_ok=True)
+
+
+@reported
+def stamp(path: Path, key: BuildKey) -> None:
+    """Record what a finished check or output was made from (its last action)."""
+    value = current_key(key, str(path))
+    write_stamp(path, value, value)
+
+
+@reported
+def verify(spec: VerifySpec) -> None:
+    run_verify(spec)
+
+
+@reported
+def preflight(
+    config: Config, arches: list[str], mode: str, llvm_major: str, root_tasks: list[str]
+) -> None:
+    from ..checks.preflight import run_preflight
+
+    run_preflight(config, arches, mode, llvm_major, root_tasks)
+
+
+@reported
+def mirror(config: Config, names: list[str]) -> None:
+    """Fill ./mirror for the selected sources. Reads sources.yml with only the explicit
+    overrides: the mirror's own override file is its output, not its input."""
+    from ..fetching.debmirror import enable_deb_src, fill_mirror
+
+    sources = load_sources(config.paths.sources_file, config.explicit_overrides)
+    enable_deb_src()
+    mirror_dir = config.paths.default_mirror
+    report = fill_mirror(
+        [sources[n] for n in names], mirror_dir, mirror_dir / "sources-override.yml"
+    )
+    print(report.summary())
+    failed = [f"{name}: {detail}" for name, status, detail in report.rows if status == "error"]
+    if failed:
+        raise FetchError(
+            "could not mirror:\n  " + "\n  ".join(failed),
+            fix="see docs/sources.md; an override file can point a source at "
+            "another tarball (e.g. overrides/debian12-llvm19.yml)",
+        )

@@ -1,0 +1,265 @@
+"""The doit reporter: a tqdm bar over the selected tasks, a failure summary, a JSON report.
+
+Build output never passes through here (each build writes its own log file); the reporter
+only sees task events, plus what `progress.Watcher` reads from running tasks' logs. The
+JSON report (per task: status, duration, log, and `warnings` when the task returned some as
+its doit values) is what nightly jobs read: build/reports/latest.json, plus one timestamped
+copy per run. Warnings are printed when the task ends and again above the verdict (a long
+build's output would have scrolled them away).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from ..core.fsutil import write_atomic
+from .progress import Watcher
+
+RULE = "=" * 72
+BAR_REFRESH = 2.0  # seconds between status updates in the bar (a terminal)
+HEARTBEAT = 300.0  # seconds between "still running" lines without a terminal
+DURATIONS = "durations.json"  # the last successful duration of each task, for the ETA
+
+
+def reporter_class(report_dir: Path) -> type:
+    """doit instantiates the reporter itself, so the report dir is bound into a subclass."""
+    return type("BootstrapReporter", (BootstrapReporter,), {"report_dir": report_dir})
+
+
+def _closure(tasks: dict[str, Any], selected: list[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    stack = list(reversed(selected))
+    while stack:
+        name = stack.pop()
+        if name in seen or name not in tasks:
+            continue
+        seen[name] = None
+        task = tasks[name]
+        stack.extend([*task.task_dep, *task.setup_tasks])
+    return list(seen)
+
+
+def _task_warnings(task: Any) -> list[str]:
+    """What a task that just ran returned as `{"warnings": [...]}` (its doit values)."""
+    found = (getattr(task, "values", None) or {}).get("warnings")
+    return [str(w) for w in found] if isinstance(found, list) else []
+
+
+def _load_durations(path: Path) -> dict[str, float]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: float(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _load_results(path: str | None) -> Any:
+    """A check task's JSON results file, embedded into the run report."""
+    try:
+        return json.loads(Path(path).read_text()) if path else None
+    except (OSError, ValueError):
+        return None
+
+
+class BootstrapReporter:
+    desc = "progress bar, per-task logs, failure summary and a JSON run report"
+    report_dir: Path = Path("build/reports")
+
+    def __init__(self, outstream: Any, options: dict[str, Any]):
+        self.out = outstream
+        self.options = options
+        self.started = time.time()
+        self.results: dict[str, dict[str, Any]] = {}
+        self.starts: dict[str, float] = {}
+        self.failures: list[tuple[Any, Any]] = []
+        self.errors: list[str] = []
+        self.bar: tqdm | None = None
+        self.watcher: Watcher | None = None
+        self.interrupted = False
+        # per-task durations of earlier runs: the ETA of the tasks still to come
+        self.history = _load_durations(self.report_dir / DURATIONS)
+        self.pending: set[str] = set()
+        self.parallel = max(1, int(options.get("num_process") or 1))
+
+    # -- doit reporter API -----------------------------------------------------------------
+    def initialize(self, tasks: dict[str, Any], selected_tasks: list[str]) -> None:
+        names = _closure(tasks, selected_tasks)
+        total = sum(1 for n in names if tasks[n].actions)
+        self.pending = {n for n in names if tasks[n].actions}
+        self.bar = tqdm(
+            total=total,
+            unit="task",
+            file=sys.stderr,
+            dynamic_ncols=True,
+            disable=None,
+            bar_format="{l_bar}{bar}| {n}/{total} [{elapsed}<{remaining}]",
+        )
+        if self.bar.disable:
+            self.watcher = Watcher(
+                lambda text: self._say(f"   running: {text}{self._eta()}"), HEARTBEAT
+            )
+        else:
+            self.watcher = Watcher(lambda text: self._show_status(text + self._eta()), BAR_REFRESH)
+
+    def get_status(self, task: Any) -> None:
+        pass
+
+    def execute_task(self, task: Any) -> None:
+        if not task.actions:
+            return
+        self.starts[task.name] = time.time()
+        self._say(f".  {task.name}")
+        if self.watcher:
+            log = (task.meta or {}).get("log")
+            self.watcher.started(task.name, Path(log) if log else None)
+        if self.bar:
+            self.bar.set_description_str(task.name[-40:], refresh=True)
+
+    def add_success(self, task: Any) -> None:
+        self._record(task, "ok", warnings=_task_warnings(task))
+
+    def add_failure(self, task: Any, fail: Any) -> None:
+        self._record(task, "failed", fail.get_msg(), _task_warnings(task))
+        self.failures.append((task, fail))
+
+    def skip_uptodate(self, task: Any) -> None:
+        self._record(task, "up-to-date")
+
+    def skip_ignore(self, task: Any) -> None:
+        self._record(task, "ignored")
+
+    def cleanup_error(self, exception: Any) -> None:
+        self.errors.append(exception.get_msg())
+
+    def runtime_error(self, msg: str) -> None:
+        self.errors.append(msg)
+
+    def teardown_task(self, task: Any) -> None:
+        pass
+
+    def complete_run(self) -> None:
+        if self.watcher:
+            self.watcher.close()
+        if self.bar:
+            self.bar.close()
+        interrupted = [n for n in self.starts if n not in self.results]
+        for name in interrupted:  # started, never finished: Ctrl-C or SIGTERM
+            self.results[name] = {
+                "status": "interrupted",
+                "duration": round(time.time() - self.starts[name], 3),
+            }
+        self.interrupted = bool(interrupted)
+        path = self._write_report()
+        write_atomic(self.report_dir / DURATIONS, json.dumps(self.history, sort_keys=True) + "\n")
+        for task, fail in self.failures:
+            self._print_failure(task, fail)
+        for msg in self.errors:
+            self.out.write(f"{RULE}\ndoit: {msg}\n")
+        for name, entry in self.results.items():
+            for warning in entry.get("warnings", ()):
+                self.out.write(f"warning: {name}: {warning}\n")
+        counts = self._counts()
+        summary = ", ".join(f"{n} {status}" for status, n in counts.items())
+        verdict = (
+            "INTERRUPTED"
+            if self.interrupted
+            else "FAILED"
+            if self.failures or self.errors
+            else "OK"
+        )
+        self.out.write(
+            f"{verdict}: {summary or 'nothing to do'} "
+            f"in {time.time() - self.started:.2f}s; report: {path}\n"
+        )
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _say(self, text: str) -> None:
+        if self.bar is not None and not self.bar.disable:
+            self.bar.write(text, file=self.out)
+        else:
+            self.out.write(text + "\n")
+
+    def _eta(self) -> str:
+        """`, ETA 12m` from earlier runs' durations of what is still to run (tasks never
+        run before count as 0; up-to-date ones drop out as they are skipped)."""
+        now = time.time()
+        left = sum(
+            max(0.0, self.history.get(n, 0.0) - (now - self.starts[n] if n in self.starts else 0))
+            for n in self.pending
+        )
+        if not left:
+            return ""
+        minutes = int(left / self.parallel / 60) + 1
+        return f", ETA {minutes}m" if minutes < 120 else f", ETA {minutes / 60:.1f}h"
+
+    def _show_status(self, text: str) -> None:
+        if self.bar is not None and not self.bar.disable:
+            self.bar.set_description_str(text[-60:], refresh=True)
+
+    def _record(
+        self, task: Any, status: str, message: str = "", warnings: list[str] | None = None
+    ) -> None:
+        if not task.actions:
+            return
+        if self.watcher:
+            self.watcher.finished(task.name)
+            self._show_status(self.watcher.status())
+        start = self.starts.get(task.name)
+        self.pending.discard(task.name)
+        if status == "ok" and start:
+            self.history[task.name] = round(time.time() - start, 3)
+        entry: dict[str, Any] = {
+            "status": status,
+            "duration": round(time.time() - start, 3) if start else 0.0,
+            **(task.meta or {}),
+        }
+        if message:
+            entry["message"] = message
+        if warnings:
+            entry["warnings"] = warnings
+            for warning in warnings:
+                self._say(f"warning: {task.name}: {warning}")
+        if results := _load_results(entry.get("results")):
+            entry["results"] = results
+        self.results[task.name] = entry
+        if self.bar:
+            self.bar.update(1)
+
+    def _counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for entry in self.results.values():
+            counts[entry["status"]] = counts.get(entry["status"], 0) + 1
+        return counts
+
+    def _write_report(self) -> Path:
+        report = {
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
+            "duration": round(time.time() - self.started, 3),
+            "argv": sys.argv[1:],
+            "ok": not self.failures and not self.errors and not self.interrupted,
+            "counts": self._counts(),
+            "tasks": self.results,
+            "errors": self.errors,
+        }
+        text = json.dumps(report, indent=2, sort_keys=True) + "\n"
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(self.started))
+        write_atomic(self.report_dir / f"run-{stamp}.json", text)
+        latest = self.report_dir / "latest.json"
+        write_atomic(latest, text)
+        return latest
+
+    def _print_failure(self, task: Any, fail: Any) -> None:
+        meta = task.meta or {}
+        self.out.write(f"{RULE}\nFAILED {task.name}\n")
+        if meta:
+            self.out.write(
+                f"  target {meta.get('target')}, stage {meta.get('stage')}, "
+                f"component {meta.get('component')}\n  log: {meta.get('log')}\n"
+            )
+        self.out.write(fail.get_msg().rstrip() + "\n")

@@ -1,0 +1,508 @@
+"""The doit task graph, built from a loaded Project.
+
+Per source: `fetch:<source>`. Per target x stage x component: `prepare:<arch>/<stage>/<c>`
+and `build:<arch>/<stage>/<c>`, which waits for its declared dependencies only (and for the
+previous stage's tree and checks). Per target x stage: `union:<arch>/<stage>`, the stage's
+tree, which the checks and the next stage use. Per target: `stage1:<arch>` ... Entry tasks (`fetch`,
+`stage1`..`stage3`, `rootfs`, `verify`, `check`, `mirror`) take the run options and depend
+only on the selected targets. Sub-tasks are built as Task objects with `subtask_of` set:
+yielded as dicts, doit would make each group depend on all of them, i.e. on every target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from doit.task import Task, dict_to_task
+from doit.tools import config_changed
+
+from ..builder.component import UnionSpec
+from ..builder.keys import BuildKey, StampMatches, digest
+from ..builder.spec import ComponentSpec, SourceTree
+from ..checks.accept import AcceptanceSpec
+from ..checks.audit import TreeAuditSpec
+from ..checks.chrootcheck import CORE_TOOLS, CompilerCheckSpec
+from ..checks.fixpoint import FixpointSpec
+from ..checks.preflight import tasks_needing_root
+from ..fetching.fetch import cache_path
+from ..image.rootfs import RootfsSpec
+from ..image.verify import VerifySpec
+from ..model.layout import SHARED
+from ..model.options import doit_params
+from ..model.recipes import STAGES
+from ..model.targets import Target
+from ..plan.project import Project
+from . import actions
+
+TaskItem = dict[str, Any] | Task
+
+# In a task's meta: why it needs root. The runtime (`preflight.refusing_reporter`) and
+# `doit check` read this one mark, so they agree on what needs root.
+NEEDS_ROOT = {"needs_root": "runs in a chroot (mount namespaces, chroot)"}
+
+
+def subtask(group: str, name: str, **fields: Any) -> Task:
+    task = dict_to_task({"name": f"{group}:{name}", **fields})
+    task.subtask_of = group
+    return task
+
+
+def entry(basename: str, doc: str, **fields: Any) -> dict[str, Any]:
+    """A task users name on the command line: takes the run options, documented in list."""
+    fields.setdefault("actions", None)
+    return {"basename": basename, "doc": doc, "params": doit_params(), **fields}
+
+
+def fetch_tasks(project: Project) -> Iterator[TaskItem]:
+    policy = project.config.fetch_policy
+    for source in project.sources.values():
+        yield subtask(
+            "fetch",
+            source.name,
+            doc=f"download and verify {source.name} {source.version}",
+            actions=[(actions.fetch_one, [source, policy])],
+            targets=[str(cache_path(source, policy))],
+            uptodate=[config_changed(source.sha256)],
+        )
+    selected = project.selected_sources()
+    yield entry(
+        "fetch",
+        "download (in parallel) and verify every source the selection needs",
+        actions=[(actions.fetch_selected, [selected, policy, project.config.jobs])],
+        verbosity=2,
+    )
+
+
+def component_tasks(project: Project) -> Iterator[TaskItem]:
+    """prepare/build per component, after its dependencies; a stage's tree and checks gate
+    the next stage."""
+    yielded: set[str] = set()  # a shared component's tasks, made for the first target
+    for target in project.targets.values():
+        specs = project.components(target)
+        gate: list[str] = []  # the previous stage's group: its tree and checks
+        for stage in STAGES:
+            built = [s for s in specs if s.stage == stage]
+            labels = {s.name: s.label for s in built}
+            for spec in built:
+                if spec.label in yielded:
+                    continue
+                yielded.add(spec.label)
+                yield prepare_task(spec)
+                deps = [f"build:{labels[d]}" for d in spec.recipe["depends"]]
+                yield build_task(spec, [*deps, *gate])
+            union = union_task(project, target, stage, built)
+            yield union
+            checks = list(stage_checks(project, target, stage, built, union.name))
+            yield from checks
+            yield subtask(
+                stage,
+                target.arch,
+                doc=f"{stage} for {target.triplet}",
+                actions=None,
+                task_dep=[union.name, *(c.name for c in checks)],
+            )
+            gate = [f"{stage}:{target.arch}"]
+        if any(s.stage == "stage3" for s in specs):
+            yield from rootfs_tasks(project, target)
+
+
+def union_key(project: Project, target: Target, stage: str) -> BuildKey:
+    """The stage tree's key: its layers' digests, in union order."""
+    graph = project.graph(stage)
+    layout = project.layout(target)
+    # which layer wins where two overlap is decided by `replaces` alone (anything else is
+    # an error), so the listing order of the profile is no input
+    replaces = {n: sorted(r) for n, r in graph.replaces.items() if r}
+    return BuildKey(
+        digest({"replaces": replaces}),
+        tuple((f"{stage}/{n}", layout.stamp(stage, n, "built")) for n in sorted(graph.order)),
+    )
+
+
+def union_task(project: Project, target: Target, stage: str, built: list[ComponentSpec]) -> Task:
+    layout = project.layout(target)
+    spec = UnionSpec(
+        layout=layout,
+        stage=stage,
+        order=project.graph(stage).order,
+        replaces=tuple(project.graph(stage).replaces.items()),
+        key=union_key(project, target, stage),
+    )
+    return subtask(
+        "union",
+        f"{target.arch}/{stage}",
+        doc=f"{target.arch}'s {stage} tree: the union of its layers",
+        actions=[(actions.union, [spec])],
+        task_dep=[f"build:{s.label}" for s in built],
+        targets=[str(layout.union_stamp(stage))],
+        uptodate=[StampMatches(layout.union_stamp(stage), spec.key, layout.tree(stage))],
+        meta={"target": target.arch, "stage": stage, "component": "union", "log": ""},
+    )
+
+
+def stage_checks(
+    project: Project, target: Target, stage: str, built: list[ComponentSpec], union: str
+) -> Iterator[Task]:
+    checks = project.profile.checks
+    if stage == "stage1" and "stage1-acceptance" in checks:
+        yield acceptance_task(project, target, union)
+    if stage == "stage2" and "stage2-audit" in checks and built:
+        yield tree_audit_task(project, target, stage, union)
+    if stage == "stage2" and "stage2-chroot" in checks and built:
+        yield compiler_check_task(project, target, stage, union)
+    fixed = tuple(s for s in built if s.recipe.get("fixpoint"))
+    if stage == "stage3" and "stage3-fixpoint" in checks and fixed:
+        yield fixpoint_task(project, target, fixed, union)
+
+
+def tree_key(project: Project, target: Target, stage: str, **check: Any) -> BuildKey:
+    """A check's key: its own inputs and the digest of the tree it checks."""
+    layout = project.layout(target)
+    return BuildKey(digest(check), ((f"{stage} tree", layout.union_stamp(stage)),))
+
+
+def fixpoint_task(
+    project: Project, target: Target, fixed: tuple[ComponentSpec, ...], union: str
+) -> Task:
+    """Rebuild each `fixpoint` component with its own stage3 output; compare the bytes."""
+    layout = project.layout(target)
+    spec = FixpointSpec(
+        components=fixed,
+        results=layout.base / "reports" / "stage3-fixpoint.json",
+        key=tree_key(
+            project,
+            target,
+            "stage3",
+            fixpoint=[{"plan": s.plan, "check": s.recipe["fixpoint"]} for s in fixed],
+        ),
+    )
+    doc = f"rebuild {', '.join(s.name for s in fixed)} with itself; byte-identical?"
+    log = layout.log("stage3", f"{fixed[0].name}-fixpoint")
+    return check_task(
+        "fixpoint",
+        target,
+        "stage3",
+        doc,
+        actions.fixpoint,
+        spec,
+        union,
+        log,
+        needs_root=any(s.in_chroot for s in fixed),
+    )
+
+
+def rootfs_tasks(project: Project, target: Target) -> Iterator[Task]:
+    """Pack the finished stage3 root, then verify the tarball from scratch."""
+    layout = project.layout(target)
+    out = project.config.paths.out / target.arch
+    packed = RootfsSpec(
+        root=layout.stage_root("stage3"),
+        out_dir=out,
+        name=f"serpent-rootfs-{target.arch}",
+        source_date_epoch=project.config.source_date_epoch,
+    )
+    key = tree_key(project, target, "stage3", epoch=project.config.source_date_epoch)
+    stamp = layout.stamp("rootfs", "rootfs", "packed")
+    yield subtask(
+        "rootfs",
+        target.arch,
+        doc=f"pack {target.arch}'s stage3 root into a reproducible tarball",
+        actions=[
+            (actions.unstamp, [stamp]),
+            (actions.rootfs, [packed]),
+            (actions.stamp, [stamp, key]),
+        ],
+        task_dep=[f"stage3:{target.arch}"],
+        targets=[str(packed.tarball), str(packed.checksum)],
+        uptodate=[StampMatches(stamp, key, packed.tarball)],
+        verbosity=2,
+        meta={"target": target.arch, "stage": "rootfs", "component": "rootfs", "log": ""},
+    )
+    check = VerifySpec(
+        target=target,
+        tarball=packed.tarball,
+        checksum=packed.checksum,
+        workdir=layout.base / "verify",
+        forbidden=project.forbidden_strings(),
+        results_json=out / "verify.json",
+        results_junit=out / "verify.junit.xml",
+        log=layout.log("rootfs", "verify"),
+    )
+    yield subtask(
+        "verify",
+        target.arch,
+        doc=f"unpack {packed.tarball.name} and verify it in a sandboxed chroot",
+        actions=[(actions.verify, [check])],
+        task_dep=[f"rootfs:{target.arch}"],
+        file_dep=[str(packed.tarball), str(packed.checksum)],
+        targets=[str(check.results_json), str(check.results_junit)],
+        uptodate=[config_changed(digest({"program": project.acceptance_digest}))],
+        verbosity=2,
+        meta={
+            "target": target.arch,
+            "stage": "rootfs",
+            "component": "verify",
+            "log": str(check.log),
+            **NEEDS_ROOT,
+        },
+    )
+
+
+def check_task(
+    kind: str,
+    target: Target,
+    stage: str,
+    doc: str,
+    run: Any,
+    spec: Any,
+    after: str,
+    log: Path,
+    needs_root: bool = False,
+) -> Task:
+    """A check over a finished stage: results file as target, re-run when its key (the
+    checked tree's digest and the check's own inputs) changes."""
+    stamp = spec.results.with_name(f"{spec.results.name}.key")
+    return subtask(
+        kind,
+        f"{target.arch}/{stage}",
+        doc=doc,
+        actions=[(actions.unstamp, [stamp]), (run, [spec]), (actions.stamp, [stamp, spec.key])],
+        task_dep=[after],
+        targets=[str(spec.results)],
+        uptodate=[StampMatches(stamp, spec.key, spec.results)],
+        meta={
+            "target": target.arch,
+            "stage": stage,
+            "component": kind,
+            "log": str(log),
+            "results": str(spec.results),
+            **(NEEDS_ROOT if needs_root else {}),
+        },
+    )
+
+
+def compiler_check_task(project: Project, target: Target, stage: str, union: str) -> Task:
+    """The root's shell, core tools and cc, run inside a chroot of the root."""
+    layout = project.layout(target)
+    spec = CompilerCheckSpec(
+        target=target,
+        root=layout.stage_root(stage),
+        forbidden=project.forbidden_strings(),
+        results=layout.base / "reports" / f"{stage}-chroot.json",
+        log=layout.log(stage, "chroot-check"),
+        key=tree_key(
+            project,
+            target,
+            stage,
+            program=project.acceptance_digest,
+            tools=CORE_TOOLS,
+            forbidden=project.forbidden_strings().digest_input(),
+        ),
+    )
+    doc = f"run the shell, core tools and the cc inside {target.arch}'s {stage}"
+    return check_task(
+        "check",
+        target,
+        stage,
+        doc,
+        actions.compiler_check,
+        spec,
+        union,
+        spec.log,
+        needs_root=True,
+    )
+
+
+def tree_audit_task(project: Project, target: Target, stage: str, union: str) -> Task:
+    """Every file of the stage's tree: target ELF, musl loader, no host/build paths."""
+    layout = project.layout(target)
+    spec = TreeAuditSpec(
+        target=target,
+        root=layout.stage_root(stage),
+        forbidden=project.forbidden_strings(),
+        results=layout.base / "reports" / f"{stage}-audit.json",
+        key=tree_key(project, target, stage, forbidden=project.forbidden_strings().digest_input()),
+    )
+    doc = f"audit every file of {target.arch}'s {stage} tree"
+    return check_task("audit", target, stage, doc, actions.audit, spec, union, spec.results)
+
+
+def acceptance_task(project: Project, target: Target, union: str) -> Task:
+    """Compile and run C/C++ test programs with the finished stage1 toolchain."""
+    spec = AcceptanceSpec(
+        target=target,
+        layout=project.layout(target),
+        forbidden=project.forbidden_strings(),
+        source_date_epoch=project.config.source_date_epoch,
+        key=tree_key(
+            project,
+            target,
+            "stage1",
+            programs=project.acceptance_digest,
+            forbidden=project.forbidden_strings().digest_input(),
+        ),
+    )
+    return check_task(
+        "accept",
+        target,
+        "stage1",
+        f"stage1 acceptance check for {target.triplet}",
+        actions.accept,
+        spec,
+        union,
+        spec.layout.log("stage1", "acceptance"),
+    )
+
+
+@dataclass(frozen=True)
+class PreparedMatches:
+    """A prepared tree is up to date when its stamp holds exactly its prepare signature
+    (the stamp is written last, and removed before the tree is touched)."""
+
+    stamp: Path
+    signature: str
+
+    def __call__(self) -> bool:
+        try:
+            return self.stamp.read_text().strip() == self.signature
+        except OSError:
+            return False
+
+
+def tree_task_name(tree: SourceTree) -> str:
+    return f"source:{tree.label}/{tree.signature[:12]}"
+
+
+def tree_tasks(project: Project) -> Iterator[Task]:
+    """One unpack + patch per distinct prepared tree, shared by every target and stage."""
+    trees: dict[str, tuple[SourceTree, str | None]] = {}
+    for target in project.targets.values():
+        for spec in project.components(target):
+            trees.setdefault(spec.tree.signature, (spec.tree, spec.recipe.get("source")))
+    for tree, source in trees.values():
+        yield subtask(
+            "source",
+            tree_task_name(tree).removeprefix("source:"),
+            doc=f"unpack and patch {tree.label} once for every stage and target using it",
+            actions=[(actions.prepare_tree, [tree])],
+            task_dep=[f"fetch:{source}"] if source else [],
+            uptodate=[PathExists(tree.root)],
+            meta={
+                "target": "all",
+                "stage": "source",
+                "component": tree.label,
+                "log": str(tree.log),
+            },
+        )
+
+
+@dataclass(frozen=True)
+class PathExists:
+    path: Path
+
+    def __call__(self) -> bool:
+        return self.path.is_dir()
+
+
+def prepare_task(spec: ComponentSpec) -> Task:
+    stamp = spec.layout.stamp(spec.stage, spec.name, "prepared")
+    return subtask(
+        "prepare",
+        spec.label,
+        doc=f"link the prepared source of {spec.name} into {spec.label}'s work dir",
+        actions=[(actions.prepare, [spec])],
+        task_dep=[tree_task_name(spec.tree)],
+        targets=[str(stamp)],
+        uptodate=[PreparedMatches(stamp, spec.prepare_signature)],
+        meta=component_meta(spec, "prepare"),
+    )
+
+
+def build_task(spec: ComponentSpec, after: list[str]) -> Task:
+    stamp = spec.layout.stamp(spec.stage, spec.name, "built")
+    return subtask(
+        "build",
+        spec.label,
+        doc=spec.recipe.get("doc") or f"build {spec.name}",
+        actions=[(actions.build, [spec])],
+        task_dep=[f"prepare:{spec.label}", *after],
+        targets=[str(stamp)],
+        uptodate=[StampMatches(stamp, spec.key, layers=spec.layout.layers(spec.stage, spec.name))],
+        meta={**component_meta(spec, ""), **(NEEDS_ROOT if spec.in_chroot else {})},
+    )
+
+
+def component_meta(spec: ComponentSpec, kind: str) -> dict[str, str]:
+    """What the reporter shows for this task: where it belongs and where its log is."""
+    return {
+        "target": SHARED if spec.shared else spec.target.arch,
+        "stage": spec.stage,
+        "component": spec.name,
+        "log": str(spec.layout.log(spec.stage, spec.name, kind)),
+    }
+
+
+def entry_tasks(project: Project, root_tasks: list[str]) -> Iterator[TaskItem]:
+    """`root_tasks`: the selected targets' tasks that need root (for `check`)."""
+    arches = [t.arch for t in project.selected_targets]
+    profile = project.profile.name
+    checked = "stage1-acceptance" in project.profile.checks
+    yield entry(
+        "accept",
+        "stage1 acceptance: compile and run C/C++ programs with the cross toolchain",
+        task_dep=[f"accept:{a}/stage1" for a in arches if checked],
+    )
+    has_rootfs = bool(project.profile.components("stage3"))
+    for stage in STAGES:
+        final = stage == "stage3" and has_rootfs  # the main job ends in a verified tarball
+        yield entry(
+            stage,
+            f"build {stage} for the selected target(s) [profile {profile}]"
+            + (", pack and verify the rootfs" if final else ""),
+            task_dep=[f"verify:{a}" if final else f"{stage}:{a}" for a in arches],
+        )
+    yield entry(
+        "rootfs",
+        "pack the stage3 root into a reproducible tarball (out/<arch>/)",
+        task_dep=[f"rootfs:{a}" for a in arches if has_rootfs],
+    )
+    yield entry(
+        "verify",
+        "unpack the rootfs tarball and verify it in a sandboxed chroot (JSON + JUnit)",
+        task_dep=[f"verify:{a}" for a in arches if has_rootfs],
+    )
+    yield entry(
+        "check",
+        "preflight: host tools, privileges and emulation for the selection",
+        actions=[
+            (
+                actions.preflight,
+                [
+                    project.config,
+                    arches,
+                    project.mode,
+                    project.llvm_version.split(".")[0],
+                    root_tasks,
+                ],
+            )
+        ],
+        verbosity=2,
+        uptodate=[False],
+    )
+    yield entry(
+        "mirror",
+        "fill ./mirror from Debian source packages (for machines without internet)",
+        actions=[(actions.mirror, [project.config, [s.name for s in project.selected_sources()]])],
+        verbosity=2,
+    )
+
+
+def all_tasks(project: Project) -> Iterator[TaskItem]:
+    graph = [*fetch_tasks(project), *tree_tasks(project), *component_tasks(project)]
+    arches = {t.arch for t in project.selected_targets}
+    selected = [t for t in graph if isinstance(t, Task) and (t.meta or {}).get("target") in arches]
+    yield from graph
+    yield from entry_tasks(project, tasks_needing_root(selected))

@@ -1,0 +1,346 @@
+"""Load every data file once, validate it, and resolve each component into its plan.
+
+A component's key hashes its plan (source sha256, patch contents, resolved recipe, style
+version, expanded commands and environment in template form, mounts, target file, toolchain
+mode) with the digests of what its inputs produced: the layers of its dependency closure
+and the earlier stage's tree it uses. So a change rebuilds exactly the components whose
+inputs' bytes changed (early cutoff). Absolute paths, job counts and wall-clock time stay
+out of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from ..builder import driver
+from ..builder.buildenv import component_plan, in_chroot, without_install
+from ..builder.keys import BuildKey, digest
+from ..builder.spec import ComponentSpec, SourceTree
+from ..builder.styles import apply_style
+from ..builder.styles import cmake as cmake_style
+from ..checks.audit import ForbiddenStrings
+from ..core.errors import ConfigError
+from ..fetching.fetch import cache_path
+from ..fetching.patch import patch_digest, patch_series
+from ..model.config import Config
+from ..model.layout import Layout
+from ..model.profiles import Profile, load_profiles
+from ..model.recipes import STAGES, Recipe, load_recipes, resolve_recipe
+from ..model.sources import Source, load_sources
+from ..model.targets import Target, load_targets, select_targets
+from .graph import Node, StageGraph, stage_graph
+
+LLVM_SOURCE = "llvm-project"
+DRIVER_MODULE = driver.__name__  # bootstrap.builder.driver: recipes run it with -m
+
+
+@dataclass(frozen=True)
+class Project:
+    config: Config
+    sources: dict[str, Source]
+    targets: dict[str, Target]
+    recipes: dict[str, Recipe]
+    profiles: dict[str, Profile]
+
+    @classmethod
+    def load(cls, config: Config) -> Project:
+        paths = config.paths
+        recipes = load_recipes(paths.recipe_dir)
+        project = cls(
+            config=config,
+            sources=load_sources(paths.sources_file, config.sources_overrides),
+            targets=load_targets(paths.toolchain_dir),
+            recipes=recipes,
+            profiles=load_profiles(paths.profiles_file, recipes),
+        )
+        project._check_recipe_sources()
+        project.patches  # noqa: B018 - a broken series is an error before any task runs
+        return project
+
+    def _check_recipe_sources(self) -> None:
+        for recipe in self.recipes.values():
+            variants = [
+                recipe.base,
+                *recipe.stage_overrides.values(),
+                *recipe.mode_overrides.values(),
+            ]
+            for fields in variants:
+                name = fields.get("source")
+                if name and name not in self.sources:
+                    raise ConfigError(
+                        f"source '{name}' is not in sources.yml",
+                        where=str(recipe.path),
+                        fix=f"known sources: {', '.join(sorted(self.sources))}",
+                    )
+
+    @cached_property
+    def patches(self) -> dict[str, tuple[Path, ...]]:
+        """Each source's patch series (patches/<source>/)."""
+        patch_dir = self.config.paths.patch_dir
+        return {name: tuple(patch_series(patch_dir / name)) for name in self.sources}
+
+    # -- the selection ---------------------------------------------------------------------
+    @cached_property
+    def profile(self) -> Profile:
+        name = self.config.selection.profile
+        if name not in self.profiles:
+            raise ConfigError(
+                f"unknown profile '{name}'", fix=f"use one of: {', '.join(self.profiles)}"
+            )
+        return self.profiles[name]
+
+    @property
+    def mode(self) -> str:
+        return self.config.selection.toolchain or self.profile.toolchain
+
+    @cached_property
+    def selected_targets(self) -> list[Target]:
+        return select_targets(self.targets, self.config.selection.target)
+
+    @property
+    def llvm_version(self) -> str:
+        return self.sources[LLVM_SOURCE].version if LLVM_SOURCE in self.sources else "0"
+
+    def layout(self, target: Target) -> Layout:
+        return Layout(self.config.paths.build / target.arch, target.triplet, self.shared)
+
+    @cached_property
+    def shared(self) -> frozenset[str]:
+        """`<stage>/<component>` built once for every target (recipes marked `shared`)."""
+        shared = set()
+        for stage in STAGES:
+            for name in self.profile.components(stage):
+                if not self.recipes[name].base.get("shared"):
+                    continue
+                if stage != "stage1":
+                    raise ConfigError(
+                        f"shared component '{name}' is listed in {stage}",
+                        where=str(self.config.paths.profiles_file),
+                        fix="only stage1 builds tools for the build machine: move it to stage1",
+                    )
+                if self.recipes[name].base.get("install_root") != "toolchain":
+                    raise ConfigError(
+                        f"shared component '{name}' installs into the stage root",
+                        where=str(self.recipes[name].path),
+                        fix="a tool for the build machine goes into the toolchain prefix: "
+                        "add `install_root: toolchain`",
+                    )
+                shared.add(f"{stage}/{name}")
+        return frozenset(shared)
+
+    @cached_property
+    def llvm_backends(self) -> str:
+        """Every known target's LLVM backend: the shared LLVM serves them all, whichever are
+        selected, so selecting fewer never rebuilds it."""
+        return ";".join(sorted({t.llvm_backend for t in self.targets.values()}))
+
+    def selected_sources(self) -> list[Source]:
+        """Sources the selected profile's components need (the same for every target)."""
+        names: set[str] = set()
+        for stage in STAGES:
+            for comp in self.profile.components(stage):
+                if source := resolve_recipe(self.recipes[comp], stage, self.mode).get("source"):
+                    names.add(source)
+        return [self.sources[n] for n in sorted(names)]
+
+    def forbidden_strings(self) -> ForbiddenStrings:
+        """Build and host paths that must not appear in outputs, with the files the
+        selected profile's recipes vouch for."""
+        paths = self.config.paths
+        names = sorted({c for stage in STAGES for c in self.profile.components(stage)})
+        allowed = {
+            glob: f"{name}: {why}"
+            for name in names
+            for glob, why in self.recipes[name].host_markers_allowed.items()
+        }
+        return ForbiddenStrings(
+            paths=(str(paths.build), str(paths.repo)),
+            host_markers=("/usr/lib/llvm-", "/usr/lib/gcc", "-linux-gnu/"),
+            markers_allowed=tuple(sorted(allowed.items())),
+        )
+
+    @cached_property
+    def acceptance_digest(self) -> str:
+        files = sorted((self.config.paths.repo / "toolchain" / "acceptance").glob("*"))
+        return digest({f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files})
+
+    # -- components and signatures --------------------------------------------------------
+    @cached_property
+    def engine_digest(self) -> str:
+        """Engine files whose output lands in the trees: the driver setup and its templates."""
+        repo = self.config.paths.repo
+        files = [
+            Path(driver.__file__),
+            *sorted((repo / "toolchain" / "templates").glob("*")),
+        ]
+        return digest(
+            {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files if f.is_file()}
+        )
+
+    def resolved(self, stage: str, name: str) -> dict[str, Any]:
+        """The recipe for this stage and mode, style defaults filled, with the stage's
+        shared dependencies (the profile's `base`, each member depending on the ones listed
+        before it) added to its own."""
+        recipe = apply_style(resolve_recipe(self.recipes[name], stage, self.mode))
+        base = self.profile.base.get(stage, ())
+        shared = base[: base.index(name)] if name in base else base  # base: in listed order
+        recipe["depends"] = [*shared, *(d for d in recipe["depends"] if d not in shared)]
+        return recipe
+
+    def graph(self, stage: str) -> StageGraph:
+        if stage not in self._graphs:
+            resolved = {n: self.resolved(stage, n) for n in self.profile.components(stage)}
+            nodes = [
+                Node(
+                    name=n,
+                    depends=tuple(r["depends"]),
+                    replaces=tuple(r["replaces"]),
+                    recipe_path=self.recipes[n].path,
+                )
+                for n, r in resolved.items()
+            ]
+            self._graphs[stage] = stage_graph(stage, nodes, lambda n: self._later(stage, n))
+        return self._graphs[stage]
+
+    @cached_property
+    def _graphs(self) -> dict[str, StageGraph]:
+        return {}
+
+    def _later(self, stage: str, name: str) -> str | None:
+        later = STAGES[STAGES.index(stage) + 1 :]
+        return next((s for s in later if name in self.profile.components(s)), None)
+
+    def components(self, target: Target) -> list[ComponentSpec]:
+        """Every component of every stage for one target, dependencies first (resolved
+        once per target)."""
+        if target.arch not in self._specs:
+            self._specs[target.arch] = [
+                self._component(target, stage, name)
+                for stage in STAGES
+                for name in self.graph(stage).order
+            ]
+        return self._specs[target.arch]
+
+    @cached_property
+    def _specs(self) -> dict[str, list[ComponentSpec]]:
+        return {}
+
+    def _component(self, target: Target, stage: str, name: str) -> ComponentSpec:
+        recipe = self.resolved(stage, name)
+        source = self.sources[recipe["source"]] if recipe.get("source") else None
+        patches = self.patches[source.name] if source else ()
+        prepare = self.prepare_signature(recipe, source, patches)
+        graph = self.graph(stage)
+        closure = graph.closure(name)
+        layout = self.layout(target)
+        inputs = tuple(
+            (f"{stage}/{dep}", layout.stamp(stage, dep, "built")) for dep in sorted(closure)
+        ) + tuple((f"{s} tree", layout.union_stamp(s)) for s in self.sees(stage, recipe))
+        shared = f"{stage}/{name}" in self.shared
+        if shared and (per_target := [d for d in closure if f"{stage}/{d}" not in self.shared]):
+            raise ConfigError(
+                f"shared component '{name}' depends on {', '.join(per_target)}, which is "
+                "built per target",
+                where=str(self.recipes[name].path),
+                fix="a shared component may depend only on other shared components",
+            )
+        plan = component_plan(stage, recipe)
+        common = {
+            "prepare": prepare,
+            "closure": sorted(closure),  # what it sees, not the order of the profile's lists
+            "files": self.work_files(name, recipe),
+            "target": {"backends": self.llvm_backends} if shared else target.signature(),
+            "mode": self.mode,
+            "llvm": self.llvm_version,
+            "engine": self.engine_digest if runs_driver(plan) else None,
+        }
+        plan = {**plan, "files": common["files"]}
+        return ComponentSpec(
+            target=target,
+            stage=stage,
+            mode=self.mode,
+            recipe=recipe,
+            layout=layout,
+            tree=SourceTree(
+                label=cache_path(source, self.config.fetch_policy).name if source else "no-source",
+                source=source,
+                policy=self.config.fetch_policy,
+                archive=cache_path(source, self.config.fetch_policy) if source else None,
+                archive_sha256=source.sha256 if source else None,
+                subtrees=tuple(recipe["subtrees"]),
+                patches=patches,
+                post_patch=tuple(tuple(argv) for argv in recipe.get("post_patch", [])),
+                signature=prepare,
+                root=self.config.paths.build / "prepared" / prepare,
+                source_date_epoch=self.config.source_date_epoch,
+            ),
+            jobs=self.config.jobs,
+            load=self.config.load,
+            source_date_epoch=self.config.source_date_epoch,
+            llvm_version=self.llvm_version,
+            llvm_backends=self.llvm_backends,
+            prepare_signature=prepare,
+            plan=plan,
+            key=BuildKey(digest({**common, "plan": plan}), inputs),
+            build_dir_key=BuildKey(
+                digest(
+                    {
+                        **common,
+                        "plan": {
+                            **component_plan(stage, recipe, ("configure", "build")),
+                            "recipe": without_install(recipe),
+                        },
+                    }
+                ),
+                inputs,
+            ),
+            closure=closure,
+            replaces=tuple((n, graph.replaces[n]) for n in closure),
+        )
+
+    def work_files(self, name: str, recipe: dict[str, Any]) -> dict[str, str]:
+        """Files of this checkout a build reads, by their place in its work dir, with their
+        content (so it is part of the plan): the CMake caches it loads."""
+        files = {}
+        for cache in recipe.get("cmake_caches", []):
+            path = self.config.paths.repo / "toolchain" / "cmake" / f"{cache}.cmake"
+            if not path.is_file():
+                raise ConfigError(
+                    f"cmake_caches names '{cache}', but {path} does not exist",
+                    where=str(self.recipes[name].path),
+                    fix="add the file or fix the name (without .cmake)",
+                )
+            files[cmake_style.cache_file(cache)] = path.read_text()
+        return files
+
+    @staticmethod
+    def sees(stage: str, recipe: dict[str, Any]) -> tuple[str, ...]:
+        """The earlier stage tree a build uses: stage1's toolchain on the host, stage2's
+        tree (at /serpent) in the chroot."""
+        if stage == "stage1":
+            return ()
+        return ("stage2",) if in_chroot(stage, recipe) else ("stage1",)
+
+    @staticmethod
+    def prepare_signature(
+        recipe: dict[str, Any], source: Source | None, patches: tuple[Path, ...]
+    ) -> str:
+        inputs = {
+            "sha256": source.sha256 if source else None,
+            "subtrees": recipe["subtrees"],
+            "patches": patch_digest(patches),
+        }
+        if recipe.get("post_patch"):
+            inputs["post_patch"] = recipe["post_patch"]
+        return digest(inputs)
+
+
+def runs_driver(plan: dict[str, Any]) -> bool:
+    """Does the build run the engine's driver setup (whose code and templates then are
+    inputs of its output)?"""
+    commands = plan["commands"].values()
+    return any(DRIVER_MODULE in arg for phase in commands for argv in phase for arg in argv)

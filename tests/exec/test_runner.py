@@ -1,0 +1,63 @@
+"""runner.run's errors for a program that does not start: a tool, or a file of the tree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bootstrap.core.errors import BuildError
+from bootstrap.exec.runner import clean_env, run
+
+INSTALL_TOOL = "install the missing tool"
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "build").mkdir()
+    return tmp_path
+
+
+def start(argv: list[str], work: Path) -> BuildError:
+    env = clean_env(source_date_epoch=0, home=work)
+    with pytest.raises(BuildError) as info:
+        run(argv, cwd=work / "build", env=env, log=work / "log")
+    return info.value
+
+
+def test_a_missing_tool_is_to_be_installed(work: Path) -> None:
+    err = start(["no-such-tool-here", "--version"], work)
+    assert "cannot start 'no-such-tool-here'" in err.what
+    assert err.fix and INSTALL_TOOL in err.fix
+
+
+def test_a_missing_file_of_the_source_tree_is_not_a_tool(work: Path) -> None:
+    err = start(["../src/configure", "--prefix=/usr"], work)
+    assert "cannot start '../src/configure'" in err.what and str(work / "src/configure") in err.what
+    assert err.fix and INSTALL_TOOL not in err.fix
+    assert "source tree lacks configure" in err.fix and "autoreconf" in err.fix
+    assert ".prepared" in err.fix
+
+
+def test_an_absolute_path_into_the_tree_is_not_a_tool(work: Path) -> None:
+    err = start([str(work / "src" / "configure")], work)
+    assert err.fix and "source tree lacks configure" in err.fix
+
+
+def test_a_script_whose_interpreter_is_missing(work: Path) -> None:
+    script = work / "src" / "gen.sh"
+    script.write_text("#!/no/such/interpreter -e\necho hi\n")
+    script.chmod(0o755)
+    err = start(["../src/gen.sh"], work)
+    assert "its interpreter /no/such/interpreter does not exist" in err.what
+    assert err.where == str(script)
+    assert err.fix and "install /no/such/interpreter" in err.fix
+
+
+def test_a_script_that_is_not_executable(work: Path) -> None:
+    script = work / "src" / "configure"
+    script.write_text("#!/bin/sh\necho hi\n")
+    script.chmod(0o644)
+    err = start(["../src/configure"], work)
+    assert err.fix and "make configure executable" in err.fix and INSTALL_TOOL not in err.fix

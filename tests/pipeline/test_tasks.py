@@ -1,0 +1,356 @@
+"""The task graph, through the real doit CLI: selection, no-op re-runs, exact invalidation."""
+
+from __future__ import annotations
+
+from conftest import REPO, MiniRepo, clean_environ
+
+A64 = "aarch64"
+
+
+def test_target_selects_only_that_chain(mini_repo: MiniRepo) -> None:
+    mini_repo.doit("stage2", "--target", A64)
+    ran = mini_repo.ran()
+    assert "build:aarch64/stage2/a2" in ran
+    assert "prepare:aarch64/stage1/b1" in ran
+    assert not any("x86_64" in name for name in ran)
+    staged = mini_repo.root / "build" / A64 / "stage2" / "usr" / "share" / "a2" / "file.txt"
+    assert staged.read_text() == "alpha original\n"
+    patched = mini_repo.root / "build" / A64 / "stage1" / "sysroot" / "usr/share/b1/file.txt"
+    assert patched.read_text() == "beta patched\n"
+
+
+def test_second_run_is_a_noop(mini_repo: MiniRepo) -> None:
+    mini_repo.doit("stage2", "--target", A64)
+    mini_repo.doit("stage2", "--target", A64)
+    assert mini_repo.ran() == set()
+
+
+def test_touching_a_patch_reruns_that_component_and_what_follows(mini_repo: MiniRepo) -> None:
+    mini_repo.doit("stage2", "--target", "all")
+    mini_repo.write_patch("beta original", "beta patched again")
+    mini_repo.doit("stage2", "--target", A64)
+    # a2 builds against the stage1 tree, whose bytes changed; its own output did not, so
+    # the stage2 tree stays as it was
+    assert mini_repo.ran_in_targets() == {
+        "prepare:aarch64/stage1/b1",
+        "build:aarch64/stage1/b1",
+        "union:aarch64/stage1",
+        "build:aarch64/stage2/a2",
+    }
+    # the other target was not selected, so it is still stale, not rebuilt
+    mini_repo.doit("stage2", "--target", "x86_64")
+    assert "build:x86_64/stage1/b1" in mini_repo.ran()
+    assert "build:x86_64/stage1/a1" not in mini_repo.ran()
+
+
+def test_touching_a_recipe_reruns_only_its_build(mini_repo: MiniRepo) -> None:
+    mini_repo.doit("stage2", "--target", A64)
+    recipe = mini_repo.root / "stages" / "recipes" / "a1.yml"
+    recipe.write_text(recipe.read_text() + "env: {EXTRA: '1'}\n")
+    mini_repo.doit("stage2", "--target", A64)
+    # the same bytes come out: nothing that uses the stage1 tree is redone (early cutoff)
+    assert mini_repo.ran() == {"build:aarch64/stage1/a1"}
+
+
+def test_a_comment_in_a_patch_rebuilds_that_component_only(mini_repo: MiniRepo) -> None:
+    mini_repo.doit("stage2", "--target", A64)
+    patch = mini_repo.root / "patches" / "beta" / "0001-change.patch"
+    patch.write_text("A comment above the hunks.\n" + patch.read_text())
+    mini_repo.doit("stage2", "--target", A64)
+    assert mini_repo.ran_in_targets() == {"prepare:aarch64/stage1/b1", "build:aarch64/stage1/b1"}
+    assert [n for n in mini_repo.ran() if n.startswith("source:beta")]  # the new patch set
+
+
+def test_a_recipe_doc_is_not_an_input(mini_repo: MiniRepo) -> None:
+    mini_repo.doit("stage2", "--target", A64)
+    recipe = mini_repo.root / "stages" / "recipes" / "a2.yml"
+    recipe.write_text(recipe.read_text().replace("doc: copy", "doc: really copy"))
+    mini_repo.doit("stage2", "--target", A64)
+    assert mini_repo.ran() == set()
+
+
+def test_touching_a_target_file_rebuilds_that_target_only(mini_repo: MiniRepo) -> None:
+    mini_repo.doit("stage2", "--target", "all")
+    target = mini_repo.root / "toolchain" / "aarch64.yml"
+    target.write_text(target.read_text().replace("-O2", "-O3"))
+    mini_repo.doit("stage2", "--target", "all")
+    assert mini_repo.ran() == {
+        "build:aarch64/stage1/a1",
+        "build:aarch64/stage1/b1",
+        "build:aarch64/stage2/a2",
+    }
+
+
+def test_toolchain_mode_change_reruns_builds(mini_repo: MiniRepo) -> None:
+    mini_repo.doit("stage1", "--target", A64)
+    mini_repo.doit("stage1", "--target", A64, "--toolchain", "llvm")
+    assert mini_repo.ran() == {"build:aarch64/stage1/a1", "build:aarch64/stage1/b1"}
+
+
+def test_unknown_target_is_a_clear_error(mini_repo: MiniRepo) -> None:
+    proc = mini_repo.doit("stage1", "--target", "mips", check=False)
+    assert proc.returncode != 0
+    assert "unknown target 'mips'" in proc.stderr
+    assert "aarch64" in proc.stderr
+
+
+def test_list_shows_entry_tasks_with_docs(mini_repo: MiniRepo) -> None:
+    out = mini_repo.doit("list").stdout
+    for name in ("stage1", "stage2", "stage3", "fetch", "check", "rootfs", "verify", "accept"):
+        assert any(
+            line.split()[0] == name and len(line.split()) > 1 for line in out.splitlines()
+        ), name
+    assert "build:" not in out
+
+
+def test_failure_names_component_and_log(mini_repo: MiniRepo) -> None:
+    mini_repo.write_patch("no such line", "whatever")
+    proc = mini_repo.doit("stage1", "--target", A64, check=False)
+    assert proc.returncode != 0
+    assert "FAILED source:beta-1.0.tar.gz/" in proc.stdout
+    assert "0001-change.patch" in proc.stdout
+    report = mini_repo.report()
+    assert report["ok"] is False
+    failed = [n for n, t in report["tasks"].items() if t["status"] == "failed"]
+    assert len(failed) == 1 and failed[0].startswith("source:beta-1.0.tar.gz/")
+
+
+def test_sigterm_keeps_finished_work_and_kills_the_build(mini_repo: MiniRepo) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    recipe = mini_repo.root / "stages" / "recipes" / "a2.yml"
+    original = recipe.read_text()
+    recipe.write_text(original + "pre_install:\n  - [sleep, '71.31']\n")
+    env = {**clean_environ(), "PYTHONPATH": str(REPO), "SERPENT_PROFILE": "test"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "doit",
+            "-f",
+            str(mini_repo.root / "dodo.py"),
+            "stage2",
+            "--target",
+            A64,
+        ],
+        cwd=mini_repo.root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    log = mini_repo.root / "build" / A64 / "logs" / "stage2" / "a2.log"
+    deadline = time.time() + 60
+    while not (log.exists() and "sleep" in log.read_text()) and time.time() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) != 0
+    sleepers = subprocess.run(["pgrep", "-f", "sleep 71.31"], capture_output=True, text=True)
+    assert sleepers.stdout.strip() == "", "the build's process group must be killed"
+    assert not (mini_repo.root / "build" / A64 / "stamps" / "stage2" / "a2.built").exists()
+    report = mini_repo.report()
+    assert report["ok"] is False
+    assert report["tasks"]["build:aarch64/stage2/a2"]["status"] == "interrupted"
+    assert report["tasks"]["build:aarch64/stage1/b1"]["status"] == "ok"
+
+    recipe.write_text(original)
+    mini_repo.doit("stage2", "--target", A64)
+    assert mini_repo.ran() == {"build:aarch64/stage2/a2", "union:aarch64/stage2"}
+
+
+def test_a_second_concurrent_run_is_refused(mini_repo: MiniRepo) -> None:
+    from bootstrap.exec.lock import lock_build_dir
+
+    held = lock_build_dir(mini_repo.root / "build")
+    try:
+        proc = mini_repo.doit("stage1", "--target", A64, check=False)
+        assert proc.returncode != 0
+        assert "another doit run" in proc.stderr
+        mini_repo.doit("list")  # read-only commands still work
+    finally:
+        held.close()
+    mini_repo.doit("stage1", "--target", A64)
+
+
+def test_a_rebuild_takes_its_old_files_out_of_the_root(mini_repo: MiniRepo) -> None:
+    mini_repo.doit("stage1", "--target", A64)
+    sysroot = mini_repo.root / "build" / A64 / "stage1" / "sysroot" / "usr" / "share"
+    recipe = mini_repo.root / "stages" / "recipes" / "b1.yml"
+    recipe.write_text(recipe.read_text().replace("/usr/share/b1", "/usr/share/b1-renamed"))
+    mini_repo.doit("stage1", "--target", A64)
+    assert (sysroot / "b1-renamed" / "file.txt").is_file()
+    assert not (sysroot / "b1" / "file.txt").exists()  # stale: no longer installed
+    assert (sysroot / "a1" / "file.txt").is_file()  # an earlier component's files stay
+
+
+def test_a_build_sees_exactly_its_dependencies(mini_repo: MiniRepo) -> None:
+    recipes = mini_repo.root / "stages" / "recipes"
+    # a1 does not depend on b1: it never sees b1's files, whatever ran before
+    a1 = recipes / "a1.yml"
+    a1.write_text(
+        a1.read_text() + '    - [sh, -c, \'test ! -e "$1"/usr/share/b1\', absent, "${root}"]\n'
+    )
+    b1 = recipes / "b1.yml"
+    b1.write_text(
+        "depends: [a1]\n"
+        + b1.read_text()
+        + '    - [sh, -c, \'test -e "$1"/usr/share/a1/file.txt\', present, "${root}"]\n'
+    )
+    mini_repo.doit("stage1", "--target", A64)
+    log = (mini_repo.root / "build" / A64 / "logs" / "stage1" / "b1.log").read_text()
+    assert "dependencies: a1" in log
+    a1.write_text(a1.read_text() + "env: {EXTRA: '1'}\n")
+    mini_repo.doit("stage1", "--target", A64)
+    assert mini_repo.ran() == {"build:aarch64/stage1/a1"}  # same bytes: b1 stays
+
+
+def test_an_unknown_dependency_is_a_clear_error(mini_repo: MiniRepo) -> None:
+    b1 = mini_repo.root / "stages" / "recipes" / "b1.yml"
+    b1.write_text("depends: [a3]\n" + b1.read_text())
+    proc = mini_repo.doit("list", check=False)
+    assert proc.returncode == 1
+    assert "b1.yml" in proc.stderr and "'a3'" in proc.stderr and "fix:" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_two_components_installing_one_file_need_replaces(mini_repo: MiniRepo) -> None:
+    recipes = mini_repo.root / "stages" / "recipes"
+    a1 = recipes / "a1.yml"  # a usr-merge style link: share -> usr/share
+    a1.write_text(a1.read_text() + "    - [ln, -s, usr/share, '${destdir}/share']\n")
+    recipe = recipes / "b1.yml"
+    original = recipe.read_text()
+    recipe.write_text(original.replace("/usr/share/b1", "/share/a1"))  # b1 shadows a1
+    proc = mini_repo.doit("stage1", "--target", A64, check=False)
+    assert proc.returncode == 1
+    assert "b1 and a1 both install /sysroot/usr/share/a1/file.txt" in proc.stdout
+    assert "replaces: [a1]" in proc.stdout
+    recipe.write_text("replaces: [a1]\n" + recipe.read_text())
+    mini_repo.doit("stage1", "--target", A64)
+    installed = mini_repo.root / "build" / A64 / "stage1" / "sysroot" / "usr/share/a1/file.txt"
+    assert installed.read_text() == "beta patched\n"
+    recipe.write_text(original)
+    mini_repo.doit("stage1", "--target", A64)
+    assert installed.read_text() == "alpha original\n"  # as if b1 had never shadowed it
+
+
+def test_an_install_only_change_reuses_the_build_dir(mini_repo: MiniRepo) -> None:
+    recipe = mini_repo.root / "stages" / "recipes" / "b1.yml"
+    counted = recipe.read_text().replace(
+        "steps:\n", "steps:\n  build:\n    - [sh, -c, 'echo run >> builds']\n"
+    )
+    recipe.write_text(counted)
+    mini_repo.doit("stage1", "--target", A64)
+    builds = mini_repo.root / "build" / A64 / "work" / "stage1" / "b1" / "build" / "builds"
+    assert builds.read_text() == "run\n"
+    recipe.write_text(counted + "post_install:\n  - [touch, '${destdir}/usr/share/b1/more']\n")
+    mini_repo.doit("stage1", "--target", A64)
+    assert "build:aarch64/stage1/b1" in mini_repo.ran()
+    assert builds.read_text() == "run\nrun\n"  # the same build dir, built again (a no-op)
+    recipe.write_text(counted.replace("echo run", "echo new"))
+    mini_repo.doit("stage1", "--target", A64)
+    assert builds.read_text() == "new\n"  # a build step changed: a clean build dir
+
+
+def test_a_source_is_unpacked_once_for_every_stage_and_target(mini_repo: MiniRepo) -> None:
+    mini_repo.doit("stage2", "--target", "all")
+    ran = mini_repo.ran()
+    # alpha serves a1 (stage1) and a2 (stage2) of both targets; beta serves b1 of both
+    assert sorted(n.split("/")[0] for n in ran if n.startswith("source:")) == [
+        "source:alpha-1.0.tar.gz",
+        "source:beta-1.0.tar.gz",
+    ]
+    assert len([n for n in ran if n.startswith("prepare:")]) == 6
+    a2 = mini_repo.root / "build" / A64 / "work" / "stage2" / "a2" / "src" / "file.txt"
+    a1 = mini_repo.root / "build" / "x86_64" / "work" / "stage1" / "a1" / "src" / "file.txt"
+    assert a2.stat().st_ino == a1.stat().st_ino  # linked, not copied
+
+
+def test_kill_9_of_doit_stops_its_workers_and_builds(mini_repo: MiniRepo) -> None:
+    """With builds side by side doit runs them in worker processes: they and the builds
+    under them die with doit, and the build dir is free for the next run at once."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    recipe = mini_repo.root / "stages" / "recipes" / "a1.yml"
+    original = recipe.read_text()
+    recipe.write_text(original + "pre_install:\n  - [sleep, '73.17']\n")
+    env = {**clean_environ(), "PYTHONPATH": str(REPO), "SERPENT_PROFILE": "test"}
+    argv = [sys.executable, "-m", "doit", "-f", str(mini_repo.root / "dodo.py"), "stage1"]
+    proc = subprocess.Popen(
+        [*argv, "--target", A64, "--builds", "2"],
+        cwd=mini_repo.root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        found = subprocess.run(["pgrep", "-f", "sleep 73.17"], capture_output=True, text=True)
+        if found.stdout.strip():
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=20)
+    time.sleep(1)
+    left = subprocess.run(["pgrep", "-f", "sleep 73.17"], capture_output=True, text=True)
+    assert left.stdout.strip() == "", "the build under a worker must die with doit"
+    recipe.write_text(original)
+    mini_repo.doit("stage1", "--target", A64)  # not refused: no worker holds the lock
+
+
+def test_a_missing_layer_is_rebuilt_not_taken_for_done(mini_repo: MiniRepo) -> None:
+    import shutil
+
+    mini_repo.doit("stage1", "--target", A64)
+    shutil.rmtree(mini_repo.root / "build" / A64 / "layers" / "stage1" / "b1")
+    mini_repo.doit("stage1", "--target", A64)
+    assert "build:aarch64/stage1/b1" in mini_repo.ran()
+    sysroot = mini_repo.root / "build" / A64 / "stage1" / "sysroot"
+    assert (sysroot / "usr/share/b1/file.txt").read_text() == "beta patched\n"
+
+
+def test_a_shared_component_builds_once_and_every_target_uses_it(mini_repo: MiniRepo) -> None:
+    recipes = mini_repo.root / "stages" / "recipes"
+    (recipes / "tools.yml").write_text(
+        "doc: a build-machine tool\nsource: alpha\nstyle: custom\nshared: true\n"
+        "install_root: toolchain\n"
+        'steps:\n  install:\n    - [sh, -c, \'mkdir -p "$1" && echo "$2" > "$1"/tool\','
+        " t, '${destdir}/bin', '${llvm_backends}']\n"
+    )
+    b1 = recipes / "b1.yml"
+    b1.write_text(b1.read_text() + "depends: [tools]\n")
+    profiles = mini_repo.root / "stages" / "profiles.yml"
+    profiles.write_text(profiles.read_text().replace("stage1: [a1, b1]", "stage1: [tools, a1, b1]"))
+    mini_repo.doit("stage1", "--target", "all")
+    ran = mini_repo.ran_in_targets()
+    assert {n for n in ran if "tools" in n} == {
+        "prepare:shared/stage1/tools",
+        "build:shared/stage1/tools",
+    }
+    build = mini_repo.root / "build"
+    for arch in ("x86_64", A64):
+        # in each target's toolchain tree, as a hard link of the one layer
+        tool = build / arch / "stage1" / "bin" / "tool"
+        assert tool.read_text() == "AArch64;X86\n"
+        assert tool.stat().st_nlink > 1
+        assert not (build / arch / "work" / "stage1" / "tools").exists()
+    # selecting one target does not rebuild it
+    mini_repo.doit("stage1", "--target", A64)
+    assert mini_repo.ran() == set()
+
+
+def test_a_shared_component_may_not_name_a_target_variable(mini_repo: MiniRepo) -> None:
+    recipes = mini_repo.root / "stages" / "recipes"
+    a1 = recipes / "a1.yml"
+    shared = "shared: true\ninstall_root: toolchain\n"
+    a1.write_text(a1.read_text().replace("${destdir}/usr", "${destdir}/${arch}") + shared)
+    proc = mini_repo.doit("stage1", "--target", A64, check=False)
+    assert proc.returncode == 1
+    assert "error: stages/recipes/a1.yml: shared component 'a1' uses target variable(s) arch" in (
+        proc.stderr
+    )
+    assert "Traceback" not in proc.stderr
