@@ -251,8 +251,8 @@ def test_no_mount_leaks_into_the_host(shared_root: Path, tmp_path: Path) -> None
 KILLED_PARENT = """
 import sys
 from pathlib import Path
-from bootstrap import runner
-from bootstrap.sandbox import Bind, Sandbox
+from bootstrap.exec import runner
+from bootstrap.exec.sandbox import Bind, Sandbox
 
 root, tmp = Path(sys.argv[1]), Path(sys.argv[2])
 sandbox = Sandbox(root, (Bind(Path("/usr"), "/usr"),))
