@@ -50,18 +50,6 @@ def test_style_defaults_fill_but_never_overwrite(tmp_path: Path) -> None:
     assert cmds["install"][-1] == ["ln", "-s", "a", "b"]
 
 
-def test_a_mode_switching_away_from_custom_drops_the_steps(tmp_path: Path) -> None:
-    path = tmp_path / "tool.yml"
-    path.write_text(
-        "style: custom\nsteps: {install: [[links]]}\nmodes:\n  llvm: {style: cmake, source: x}\n"
-    )
-    host = apply_style(resolve_recipe(load_recipe(path), "stage1", "host"))
-    llvm = apply_style(resolve_recipe(load_recipe(path), "stage1", "llvm"))
-    assert host["steps"] == {"install": [["links"]]}
-    assert "steps" not in llvm  # not in the plan, so not in the key, of the cmake build
-    assert ["links"] not in style_commands(llvm)["install"]
-
-
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -13,7 +14,7 @@ from bootstrap.core.errors import ConfigError
 from bootstrap.model.config import Config
 from bootstrap.model.options import Selection
 from bootstrap.pipeline.tasks import all_tasks
-from bootstrap.plan.project import Project
+from bootstrap.plan.project import DRIVER_MODULE, Project
 
 
 def project(**selection: str) -> Project:
@@ -69,6 +70,8 @@ def test_a_shared_llvm_does_not_depend_on_the_driver_code() -> None:
     assert component(changed, "x86_64", "toolchain").key.plan != (
         component(p, "x86_64", "toolchain").key.plan
     )
+    # nor on where the driver module lives: its plan does not name it
+    assert DRIVER_MODULE not in json.dumps(component(p, "x86_64", "cross-llvm").plan)
 
 
 def test_a_shared_recipe_naming_a_target_variable_is_an_error() -> None:

@@ -37,13 +37,9 @@ COMMON_DEFAULTS: dict[str, Any] = {
 
 
 def apply_style(recipe: dict[str, Any]) -> dict[str, Any]:
-    """Fill style and common defaults into a resolved recipe (never overwriting). `steps`
-    belong to the custom style alone: a mode or stage that switches to another style (the
-    llvm-mode cross-llvm build) does not carry them into its plan."""
+    """Fill style and common defaults into a resolved recipe (never overwriting)."""
     style = STYLES[recipe["style"]]
     filled = dict(recipe)
-    if recipe["style"] != "custom":
-        filled.pop("steps", None)
     for defaults in (style.DEFAULTS, COMMON_DEFAULTS):
         for key, value in defaults.items():
             filled.setdefault(key, value)
