@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import BuildError, FetchError
-from ..core.fsutil import fresh_dir, remove_tree, write_atomic
+from ..core.fsutil import copy_checkout, fresh_dir, remove_tree, write_atomic
 from ..exec import runner
 from ..fetching.fetch import Warn, fetch_source, print_warning, verify_cached
 from ..fetching.patch import apply_patches
@@ -37,11 +37,13 @@ def prepare_source_tree(tree: SourceTree, warn: Warn = print_warning) -> None:
     staging = tree.root.with_name(f".{tree.root.name}.tmp")
     remove_tree(staging)
     try:
-        if tree.archive is None:
-            staging.mkdir(parents=True)
-        else:
+        if tree.archive is not None:
             _verified(tree.archive, tree, warn)
             unpack(tree.archive, staging, tree.subtrees, tree.archive_sha256)
+        else:
+            staging.mkdir(parents=True)
+            if tree.checkout_dir is not None:
+                copy_checkout(tree.checkout_dir, staging)
         with tree.log.open("a") as fh:
             apply_patches(staging, tree.patches, fh, source=tree.label)
         env = runner.clean_env(source_date_epoch=tree.source_date_epoch, home=staging)

@@ -26,6 +26,7 @@ class SourceTree:
     policy: FetchPolicy
     archive: Path | None
     archive_sha256: str | None  # the pin
+    checkout_dir: Path | None  # or a directory of this checkout (a recipe's `source_dir`)
     subtrees: tuple[str, ...]
     patches: tuple[Path, ...]
     post_patch: tuple[tuple[str, ...], ...]

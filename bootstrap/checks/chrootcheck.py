@@ -27,6 +27,8 @@ COMPILER_CHECKS = (
     ("cc", "simple.c", ["-lm"], "in-root cc: sqrt(2)=1.414214 musl-42 len=7\n"),
     ("c++", "simple.cpp", ["-pthread"], "in-root c++: thread=42 caught=libc++\n"),
 )
+# getconf's and getent's own checks (src/musl-tools), run against the root's programs
+MUSL_TOOLS_CHECKS = PROGRAMS.parents[1] / "src" / "musl-tools" / "tests" / "run.sh"
 SCRATCH = "/tmp/check"  # bind-mounted inside the sandbox's tmpfs: never part of the root
 CORE_TOOLS = (
     "printf 'b\\na\\nc\\n' | sort | head -n 2 | tr '\\n' ' '; echo; "
@@ -60,6 +62,19 @@ class RootProbe:
         except BuildError as err:
             return [f"core tools failed: {err.what.splitlines()[0]}"]
         return [] if printed == expected else [f"core tools printed {printed!r}, not {expected!r}"]
+
+    def musl_tools(self) -> list[str]:
+        """Problems of the root's getconf and getent (their own checks, src/musl-tools)."""
+        shutil.copy(MUSL_TOOLS_CHECKS, self.scratch / "musl-tools-checks.sh")
+        script = f"sh {SCRATCH}/musl-tools-checks.sh /usr/bin; echo exit=$?"
+        try:
+            printed = self.run(["/usr/bin/sh", "-c", script])
+        except BuildError as err:
+            return [f"getconf/getent checks did not run: {err.what.splitlines()[0]}"]
+        if printed.endswith("exit=0\n"):
+            return []
+        failed = [ln for ln in printed.splitlines() if ln.startswith("FAIL")]
+        return failed or [f"getconf/getent checks failed: {printed.splitlines()[-1]}"]
 
     def compiler(self, forbidden: ForbiddenStrings) -> list[str]:
         """Problems compiling, auditing and running the test programs with the root's cc

@@ -72,3 +72,37 @@ def fresh_dir(path: Path) -> Path:
     remove_tree(path)
     path.mkdir(parents=True)
     return path
+
+
+def checkout_files(directory: Path) -> list[tuple[str, Path]]:
+    """The regular files under `directory` (a directory of this checkout), sorted by
+    relative path; anything else there (links, sockets) is an error."""
+    files = []
+    for path in sorted(directory.rglob("*")):
+        if path.is_symlink() or not (path.is_file() or path.is_dir()):
+            raise BootstrapError(
+                f"{path} is not a regular file or directory",
+                fix="a source directory of the checkout holds plain files only",
+            )
+        if path.is_file():
+            files.append((path.relative_to(directory).as_posix(), path))
+    return files
+
+
+def checkout_digest(directory: Path) -> str:
+    """What a checkout directory's files say, as git keeps them: relative paths, the
+    executable bit and contents (not the modes or times a clone happens to give them)."""
+    total = hashlib.sha256()
+    for rel, path in checkout_files(directory):
+        executable = "x" if os.access(path, os.X_OK) else "-"
+        total.update(f"{rel} {executable} {sha256_file(path)}".encode() + b"\0")
+    return total.hexdigest()
+
+
+def copy_checkout(directory: Path, dest: Path) -> None:
+    """Copy a checkout directory's files into `dest` with plain modes (0755 or 0644)."""
+    for rel, path in checkout_files(directory):
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+        target.chmod(0o755 if os.access(path, os.X_OK) else 0o644)

@@ -99,11 +99,11 @@ def capture(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], log: Path
     out = log.with_name(f".{log.name}.out")
     try:
         run(argv, cwd=cwd, env=env, log=log, stdout=out)
-        text = out.read_text(errors="replace")
-    finally:
+    finally:  # what it printed goes to the log also when it failed
+        text = out.read_text(errors="replace") if out.exists() else ""
         out.unlink(missing_ok=True)
-    with log.open("a") as fh:
-        fh.write(text)
+        with log.open("a") as fh:
+            fh.write(text)
     return text
 
 

@@ -77,6 +77,7 @@ def run_verify(spec: VerifySpec) -> None:
         results += [
             timed("shell-and-core-tools", probe.core_tools),
             timed("cc-compiles-and-runs-c", lambda: probe.compiler(spec.forbidden)),
+            timed("getconf-and-getent", probe.musl_tools),
             timed("elf-and-path-audit", lambda: audit(root, spec)),
             timed("no-links-into-bootstrap-mounts", lambda: stray_links(root)),
         ]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import ConfigError
-from .schema import Field, list_of, load_yaml, one_of, validate
+from .schema import Field, list_of, load_yaml, matches, one_of, validate
 
 STAGES = ("stage1", "stage2", "stage3")
 MODES = ("host", "llvm")
@@ -74,6 +74,13 @@ OVERRIDABLE_FIELDS: tuple[Field, ...] = (
         list,
         "components of the same stage whose files this one may overwrite in the stage's tree",
         check=list_of(str),
+    ),
+    Field(
+        "source_dir",
+        str,
+        "instead of a source: a directory of this checkout holding the code (our own, e.g. "
+        "src/musl-tools); its files' contents enter the prepare signature",
+        check=matches(r"[A-Za-z0-9_.+-]+(/[A-Za-z0-9_.+-]+)*", "a relative path in the checkout"),
     ),
     Field("subtrees", list, "only extract these top-level paths of the source", check=list_of(str)),
     Field("srcdir", str, "subdirectory of the source tree to configure/build"),

@@ -24,9 +24,10 @@ from ..builder.keys import BuildKey, StampMatches, digest
 from ..builder.spec import ComponentSpec, SourceTree
 from ..checks.accept import AcceptanceSpec
 from ..checks.audit import TreeAuditSpec
-from ..checks.chrootcheck import CORE_TOOLS, CompilerCheckSpec
+from ..checks.chrootcheck import CORE_TOOLS, MUSL_TOOLS_CHECKS, CompilerCheckSpec
 from ..checks.fixpoint import FixpointSpec
 from ..checks.preflight import tasks_needing_root
+from ..core.fsutil import sha256_file
 from ..fetching.fetch import cache_path
 from ..image.rootfs import RootfsSpec
 from ..image.verify import VerifySpec
@@ -239,7 +240,16 @@ def rootfs_tasks(project: Project, target: Target) -> Iterator[Task]:
         task_dep=[f"rootfs:{target.arch}"],
         file_dep=[str(packed.tarball), str(packed.checksum)],
         targets=[str(check.results_json), str(check.results_junit)],
-        uptodate=[config_changed(digest({"program": project.acceptance_digest}))],
+        uptodate=[
+            config_changed(
+                digest(
+                    {
+                        "program": project.acceptance_digest,
+                        "musl-tools": sha256_file(MUSL_TOOLS_CHECKS),
+                    }
+                )
+            )
+        ],
         verbosity=2,
         meta={
             "target": target.arch,

@@ -24,6 +24,7 @@ from ..builder.styles import apply_style
 from ..builder.styles import cmake as cmake_style
 from ..checks.audit import ForbiddenStrings
 from ..core.errors import ConfigError
+from ..core.fsutil import checkout_digest
 from ..fetching.fetch import cache_path
 from ..fetching.patch import patch_digest, patch_series
 from ..model.config import Config
@@ -233,7 +234,8 @@ class Project:
         recipe = self.resolved(stage, name)
         source = self.sources[recipe["source"]] if recipe.get("source") else None
         patches = self.patches[source.name] if source else ()
-        prepare = self.prepare_signature(recipe, source, patches)
+        checkout_dir = self.checkout_dir(name, recipe)
+        prepare = self.prepare_signature(recipe, source, patches, checkout_dir)
         graph = self.graph(stage)
         closure = graph.closure(name)
         layout = self.layout(target)
@@ -266,11 +268,16 @@ class Project:
             recipe=recipe,
             layout=layout,
             tree=SourceTree(
-                label=cache_path(source, self.config.fetch_policy).name if source else "no-source",
+                label=(
+                    cache_path(source, self.config.fetch_policy).name
+                    if source
+                    else recipe.get("source_dir", "no-source")
+                ),
                 source=source,
                 policy=self.config.fetch_policy,
                 archive=cache_path(source, self.config.fetch_policy) if source else None,
                 archive_sha256=source.sha256 if source else None,
+                checkout_dir=checkout_dir,
                 subtrees=tuple(recipe["subtrees"]),
                 patches=patches,
                 post_patch=tuple(tuple(argv) for argv in recipe.get("post_patch", [])),
@@ -325,15 +332,40 @@ class Project:
             return ()
         return ("stage2",) if in_chroot(stage, recipe) else ("stage1",)
 
+    def checkout_dir(self, name: str, recipe: dict[str, Any]) -> Path | None:
+        """The checkout directory a recipe's `source_dir` names, checked."""
+        if "source_dir" not in recipe:
+            return None
+        where = str(self.recipes[name].path)
+        if recipe.get("source"):
+            raise ConfigError(
+                "a recipe has either `source` or `source_dir`, not both",
+                where=where,
+                fix="drop one of them",
+            )
+        directory = self.config.paths.repo / recipe["source_dir"]
+        if ".." in Path(recipe["source_dir"]).parts or not directory.is_dir():
+            raise ConfigError(
+                f"source_dir '{recipe['source_dir']}' is not a directory of this checkout",
+                where=where,
+                fix="name a directory relative to the checkout's top, e.g. src/musl-tools",
+            )
+        return directory
+
     @staticmethod
     def prepare_signature(
-        recipe: dict[str, Any], source: Source | None, patches: tuple[Path, ...]
+        recipe: dict[str, Any],
+        source: Source | None,
+        patches: tuple[Path, ...],
+        checkout_dir: Path | None = None,
     ) -> str:
         inputs = {
             "sha256": source.sha256 if source else None,
             "subtrees": recipe["subtrees"],
             "patches": patch_digest(patches),
         }
+        if checkout_dir is not None:
+            inputs["checkout"] = checkout_digest(checkout_dir)
         if recipe.get("post_patch"):
             inputs["post_patch"] = recipe["post_patch"]
         return digest(inputs)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from bootstrap.core.errors import BuildError
+from bootstrap.exec import runner
 from bootstrap.exec.runner import clean_env, run
 
 INSTALL_TOOL = "install the missing tool"
@@ -61,3 +62,12 @@ def test_a_script_that_is_not_executable(work: Path) -> None:
     script.chmod(0o644)
     err = start(["../src/configure"], work)
     assert err.fix and "make configure executable" in err.fix and INSTALL_TOOL not in err.fix
+
+
+def test_capture_keeps_what_a_failing_command_printed_in_the_log(tmp_path: Path) -> None:
+    log = tmp_path / "probe.log"
+    env = runner.clean_env(source_date_epoch=0, home=tmp_path)
+    with pytest.raises(BuildError):
+        runner.capture(["sh", "-c", "echo FAIL one; exit 3"], cwd=tmp_path, env=env, log=log)
+    assert "FAIL one" in log.read_text()
+    assert not list(tmp_path.glob(".*.out"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import REPO, MiniRepo, clean_environ
+from conftest import COPY_RECIPE, REPO, MiniRepo, clean_environ
 
 A64 = "aarch64"
 
@@ -353,4 +353,36 @@ def test_a_shared_component_may_not_name_a_target_variable(mini_repo: MiniRepo) 
     assert "error: stages/recipes/a1.yml: shared component 'a1' uses target variable(s) arch" in (
         proc.stderr
     )
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_source_dir_of_the_checkout_is_built_and_its_edits_rebuild(mini_repo: MiniRepo) -> None:
+    tool = mini_repo.root / "src" / "tool"
+    tool.mkdir(parents=True)
+    (tool / "file.txt").write_text("ours\n")
+    recipes = mini_repo.root / "stages" / "recipes"
+    (recipes / "a2.yml").write_text(
+        COPY_RECIPE.format(name="a2", source="alpha").replace(
+            "source: alpha", "source_dir: src/tool"
+        )
+    )
+    mini_repo.doit("stage2", "--target", A64)
+    staged = mini_repo.root / "build" / A64 / "stage2" / "usr" / "share" / "a2" / "file.txt"
+    assert staged.read_text() == "ours\n"
+    (tool / "file.txt").write_text("ours, edited\n")
+    mini_repo.doit("stage2", "--target", A64)
+    assert mini_repo.ran_in_targets() == {
+        "prepare:aarch64/stage2/a2",
+        "build:aarch64/stage2/a2",
+        "union:aarch64/stage2",
+    }
+    assert staged.read_text() == "ours, edited\n"
+
+
+def test_a_source_dir_outside_the_checkout_is_an_error(mini_repo: MiniRepo) -> None:
+    recipe = mini_repo.root / "stages" / "recipes" / "a2.yml"
+    recipe.write_text(recipe.read_text().replace("source: alpha", "source_dir: ../elsewhere"))
+    proc = mini_repo.doit("stage2", "--target", A64, check=False)
+    assert proc.returncode == 1
+    assert "source_dir '../elsewhere' is not a directory of this checkout" in proc.stderr
     assert "Traceback" not in proc.stderr
