@@ -202,6 +202,7 @@ def variables(spec: ComponentSpec) -> dict[str, str]:
         "kernel_arch": t.kernel_arch,
         "llvm_backend": t.llvm_backend,
         "llvm_backends": spec.llvm_backends,
+        "host_llvm": spec.host_llvm,
         "loader": t.loader,
         "build_triplet": t.triplet if chroot else build_triplet(),
         "toolchain": str(toolchain),

@@ -8,7 +8,7 @@ beside them with the config files beside them, `<triplet>-ar`, `-nm`, ... links 
 LLVM tools, and the CMake/meson cross files. The driver is the same in both modes, so later
 stages cannot tell the modes apart, and everything is relative to the toolchain prefix.
 
-    python -m bootstrap.builder.driver programs --llvm-major 19 --dest DIR
+    python -m bootstrap.builder.driver programs --llvm-major 19 --prefix /usr/lib/llvm-19 --dest DIR
     python -m bootstrap.builder.driver driver --triplet T --arch A --llvm-major 19 \\
         --programs BIN --dest DIR
 """
@@ -16,7 +16,6 @@ stages cannot tell the modes apart, and everything is relative to the toolchain 
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import string
 import sys
@@ -53,24 +52,23 @@ exec "$$dir/clang" ${mode_flag}--config="$$dir/${config}" "$$@"
 """
 
 
-def host_llvm_bin(major: str) -> Path:
-    """The installed LLVM whose major version matches the pinned llvm-project source."""
-    candidates = [os.environ.get("SERPENT_HOST_LLVM", ""), f"/usr/lib/llvm-{major}"]
-    for prefix in filter(None, candidates):
-        clang = Path(prefix) / "bin" / "clang"
-        if clang.exists():
-            found = clang_major(clang)
-            if found != major:
-                raise BootstrapError(
-                    f"{clang} is LLVM {found}, but the pinned llvm-project is {major}",
-                    fix=f"install clang-{major} lld-{major} llvm-{major} or use --toolchain llvm",
-                )
-            return clang.parent
-    raise BootstrapError(
-        f"no host LLVM {major} found (looked in {', '.join(filter(None, candidates))})",
-        fix=f"apt-get install clang-{major} lld-{major} llvm-{major} libclang-rt-{major}-dev, "
-        "or set SERPENT_HOST_LLVM to its prefix, or use --toolchain llvm",
-    )
+def host_llvm_bin(major: str, prefix: Path) -> Path:
+    """The bin/ of the installed LLVM at `prefix`, whose major version must match the
+    pinned llvm-project."""
+    clang = prefix / "bin" / "clang"
+    if not clang.exists():
+        raise BootstrapError(
+            f"no host LLVM {major} found at {prefix}",
+            fix=f"apt-get install clang-{major} lld-{major} llvm-{major} libclang-rt-{major}-dev, "
+            "or set SERPENT_HOST_LLVM (--host-llvm) to its prefix, or use --toolchain llvm",
+        )
+    found = clang_major(clang)
+    if found != major:
+        raise BootstrapError(
+            f"{clang} is LLVM {found}, but the pinned llvm-project is {major}",
+            fix=f"install clang-{major} lld-{major} llvm-{major} or use --toolchain llvm",
+        )
+    return clang.parent
 
 
 def clang_major(clang: Path) -> str:
@@ -108,9 +106,9 @@ def check_programs(bindir: Path) -> None:
         )
 
 
-def install_programs(dest: Path, major: str) -> None:
+def install_programs(dest: Path, major: str, prefix: Path) -> None:
     """Host mode: bin/<program> and the resource headers as links into the host's LLVM."""
-    llvm_bin = host_llvm_bin(major)
+    llvm_bin = host_llvm_bin(major, prefix)
     for name in PROGRAMS:
         link(dest / "bin" / name, str(llvm_bin / name))
     link(
@@ -150,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parts = parser.add_subparsers(dest="part", required=True)
     programs = parts.add_parser("programs", help="host mode: link the host LLVM's programs")
+    programs.add_argument("--prefix", type=Path, required=True, help="the host LLVM's prefix")
     driver = parts.add_parser("driver", help="the per-target wrappers, configs and cross files")
     driver.add_argument("--triplet", required=True)
     driver.add_argument("--arch", required=True)
@@ -160,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.part == "programs":
-            install_programs(args.dest, args.llvm_major)
+            install_programs(args.dest, args.llvm_major, args.prefix)
         else:
             install_driver(args.dest, args.triplet, args.arch, args.llvm_major, args.programs)
     except BootstrapError as err:

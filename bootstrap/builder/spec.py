@@ -56,6 +56,7 @@ class ComponentSpec:
     source_date_epoch: int
     llvm_version: str
     llvm_backends: str  # every target's LLVM backend, `;`-separated (${llvm_backends})
+    host_llvm: str  # host mode: the installed LLVM's prefix (${host_llvm})
     prepare_signature: str
     plan: dict[str, Any]  # template form: no absolute paths, no job count
     # the key: the plan's digest plus what its dependencies' layers and the earlier stages'

@@ -50,6 +50,14 @@ OPTIONS: tuple[Option, ...] = (
         "SERPENT_TOOLCHAIN",
         ("", "host", "llvm"),
     ),
+    Option(
+        "host_llvm",
+        str,
+        "",
+        "host mode: prefix of the installed LLVM to use (default: /usr/lib/llvm-<major> of the "
+        "pinned llvm-project)",
+        "SERPENT_HOST_LLVM",
+    ),
     Option("jobs", int, 0, "parallel jobs per build (0 = all cores)", "SERPENT_JOBS"),
     Option(
         "builds",
@@ -91,6 +99,7 @@ class Selection:
     target: str = "x86_64"
     profile: str = "full"
     toolchain: str = ""
+    host_llvm: str = ""
     jobs: int = 0
     builds: int = 0
     offline: bool = False

@@ -133,6 +133,12 @@ class Project:
                 shared.add(f"{stage}/{name}")
         return frozenset(shared)
 
+    @property
+    def host_llvm(self) -> str:
+        """Host mode's LLVM: the option, or the installed one matching the pinned source."""
+        major = self.llvm_version.split(".")[0]
+        return self.config.selection.host_llvm or f"/usr/lib/llvm-{major}"
+
     @cached_property
     def llvm_backends(self) -> str:
         """Every known target's LLVM backend: the shared LLVM serves them all, whichever are
@@ -290,6 +296,7 @@ class Project:
             source_date_epoch=self.config.source_date_epoch,
             llvm_version=self.llvm_version,
             llvm_backends=self.llvm_backends,
+            host_llvm=self.host_llvm,
             prepare_signature=prepare,
             plan=plan,
             key=BuildKey(digest({**common, "plan": plan}), inputs),

@@ -11,23 +11,24 @@ import pytest
 
 from bootstrap.builder.driver import PROGRAMS, TOOLS, install_driver, install_programs
 from bootstrap.core.elf import MACHINES, read_elf
-from bootstrap.core.errors import BuildError
+from bootstrap.core.errors import BootstrapError, BuildError
 
 TRIPLET = "aarch64-serpent-linux-musl"
 MAJORS = [m for m in ("22", "19") if Path(f"/usr/lib/llvm-{m}/bin/clang").exists()]
+HOST_LLVM = Path(f"/usr/lib/llvm-{MAJORS[0]}") if MAJORS else Path("/nonexistent")
 pytestmark = pytest.mark.skipif(not MAJORS, reason="needs clang-22 or clang-19 (tools/setup-host)")
 
 
 @pytest.fixture
 def toolchain(tmp_path: Path) -> Path:
     dest = tmp_path / "tc"
-    install_programs(dest, MAJORS[0])  # the shared cross-llvm layer
+    install_programs(dest, MAJORS[0], HOST_LLVM)  # the shared cross-llvm layer
     install_driver(dest, TRIPLET, "aarch64", MAJORS[0], dest / "bin")  # the per-target one
     return dest
 
 
 def test_host_programs_are_links_into_the_host_llvm(tmp_path: Path) -> None:
-    install_programs(tmp_path, MAJORS[0])
+    install_programs(tmp_path, MAJORS[0], HOST_LLVM)
     for name in PROGRAMS:
         assert (tmp_path / "bin" / name).readlink().parent == Path(f"/usr/lib/llvm-{MAJORS[0]}/bin")
     assert (tmp_path / "lib" / "clang" / MAJORS[0] / "include" / "stddef.h").is_file()
@@ -90,3 +91,8 @@ def test_the_driver_refuses_a_toolchain_without_its_programs(tmp_path: Path) -> 
     ):
         install_driver(tmp_path / "tc", TRIPLET, "aarch64", "19", tmp_path / "llvm" / "bin")
     assert not (tmp_path / "tc" / "bin" / f"{TRIPLET}-clang").exists()
+
+
+def test_host_programs_name_the_prefix_they_were_given(tmp_path: Path) -> None:
+    with pytest.raises(BootstrapError, match=r"no host LLVM .* found at /nonexistent/llvm"):
+        install_programs(tmp_path, MAJORS[0], Path("/nonexistent/llvm"))

@@ -9,6 +9,7 @@ import pytest
 from conftest import REPO
 from doit.task import Task
 
+from bootstrap.builder.buildenv import expand, variables
 from bootstrap.builder.spec import ComponentSpec
 from bootstrap.core.errors import ConfigError
 from bootstrap.model.config import Config
@@ -201,8 +202,7 @@ def test_a_component_is_keyed_on_its_closure_and_the_tree_it_uses() -> None:
     assert "stage2/llvm-runtimes" in cmake and "stage2/root-layout" in cmake
     assert "stage1 tree" in cmake
     assert "stage2/python3" not in cmake
-    tcc3 = project(profile="smoke", target="x86_64").components(p.targets["x86_64"])[-3]
-    assert tcc3.label == "x86_64/stage3/tcc"
+    tcc3 = component(project(profile="smoke", target="x86_64"), "x86_64", "tcc", "stage3")
     assert [w for w, _ in tcc3.key.inputs][-1] == "stage2 tree"  # /serpent, in the chroot
 
 
@@ -325,3 +325,12 @@ def test_a_cmake_cache_is_loaded_from_where_the_plan_writes_it() -> None:
     loaded = configure[configure.index("-C") + 1]
     assert [f"${{workdir}}/{rel}" for rel in toolchain.plan["files"]] == [loaded]
     assert "LLVM_ENABLE_PROJECTS" in next(iter(toolchain.plan["files"].values()))
+
+
+def test_the_host_llvm_option_reaches_the_shared_programs() -> None:
+    p = project(profile="smoke", target="x86_64", host_llvm="/opt/llvm-19")
+    llvm = component(p, "x86_64", "cross-llvm")
+    install = [expand(c, variables(llvm), "cross-llvm") for c in llvm.plan["commands"]["install"]]
+    assert install[0][install[0].index("--prefix") :][:2] == ["--prefix", "/opt/llvm-19"]
+    default = component(project(profile="smoke", target="x86_64"), "x86_64", "cross-llvm")
+    assert default.host_llvm == f"/usr/lib/llvm-{p.llvm_version.split('.')[0]}"
