@@ -39,6 +39,8 @@ TARGET_FIELDS: tuple[Field, ...] = (
     Field("ldflags", str, "linker flags for target code", default=""),
 )
 
+NOT_BUILD_INPUTS = ("cpu_features",)
+
 ARCH_ALIASES = {"amd64": "x86_64", "x86-64": "x86_64", "arm64": "aarch64", "armv8": "aarch64"}
 
 
@@ -80,8 +82,9 @@ class Target:
         return normalise_arch(host_arch or platform.machine()) == self.arch
 
     def signature(self) -> dict[str, Any]:
-        """What goes into every build task's up-to-date check."""
-        return asdict(self)
+        """What goes into every build task's up-to-date check: all but `cpu_features`,
+        which says where the code may run, not how it is built."""
+        return {k: v for k, v in asdict(self).items() if k not in NOT_BUILD_INPUTS}
 
 
 def load_target(path: Path) -> Target:

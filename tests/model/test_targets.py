@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,9 @@ def test_missing_field(tmp_path: Path) -> None:
     (tmp_path / "x86_64.yml").write_text(text)
     with pytest.raises(ConfigError, match="missing required key 'qemu'"):
         load_target(tmp_path / "x86_64.yml")
+
+
+def test_cpu_features_are_no_build_input() -> None:
+    target = load_targets(REPO / "toolchain")["aarch64"]
+    assert replace(target, cpu_features=("sve",)).signature() == target.signature()
+    assert replace(target, cflags="-O3").signature() != target.signature()
