@@ -154,8 +154,11 @@ class MiniRepo:
         patch.write_text(f"--- a/file.txt\n+++ b/file.txt\n@@ -1 +1 @@\n-{old}\n+{new}\n")
         return patch
 
-    def doit(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        env = {**clean_environ(), "PYTHONPATH": str(REPO), "SERPENT_PROFILE": "test"}
+    def doit(
+        self, *args: str, check: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """`doit *args` in this repo; `env`: more environment (e.g. SERPENT_BUILD_DIR)."""
+        env = {**clean_environ(), "PYTHONPATH": str(REPO), "SERPENT_PROFILE": "test", **(env or {})}
         proc = subprocess.run(
             [sys.executable, "-m", "doit", "-f", str(self.root / "dodo.py"), *args],
             cwd=self.root,

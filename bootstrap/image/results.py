@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from ..core.fsutil import write_atomic
 # Characters XML 1.0 cannot carry (control characters, lone surrogates from undecodable
 # output): they are written as \xNN escapes instead.
 NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+REPORT_KEYS = ("suite", "passed", "counts", "seconds", "results")  # what results_json writes
 
 
 @dataclass(frozen=True)
@@ -27,10 +28,30 @@ class CheckResult:
 
 
 def write_results(
-    results: Sequence[CheckResult], suite: str, json_path: Path, junit_path: Path
+    results: Sequence[CheckResult],
+    suite: str,
+    json_path: Path,
+    junit_path: Path,
+    sections: Mapping[str, Any] | None = None,
 ) -> None:
-    write_atomic(Path(json_path), results_json(results, suite))
+    """`sections`: more top-level entries of the JSON (e.g. the drift report)."""
+    write_atomic(Path(json_path), results_json(results, suite, sections))
     write_atomic(Path(junit_path), results_junit(results, suite))
+
+
+def add_result(
+    result: CheckResult,
+    json_path: Path,
+    junit_path: Path,
+    section: tuple[str, Any] | None = None,
+) -> None:
+    """Add `result` (replacing one of its name) and `section` to results already written."""
+    report = json.loads(Path(json_path).read_text())
+    results = [CheckResult(**r) for r in report["results"] if r["name"] != result.name]
+    keep = {k: v for k, v in report.items() if k not in REPORT_KEYS}
+    if section:
+        keep[section[0]] = section[1]
+    write_results([*results, result], report["suite"], json_path, junit_path, keep)
 
 
 def _counts(results: Sequence[CheckResult]) -> dict[str, int]:
@@ -38,8 +59,11 @@ def _counts(results: Sequence[CheckResult]) -> dict[str, int]:
     return {"total": len(results), "passed": len(results) - failed, "failed": failed}
 
 
-def results_json(results: Sequence[CheckResult], suite: str) -> str:
+def results_json(
+    results: Sequence[CheckResult], suite: str, sections: Mapping[str, Any] | None = None
+) -> str:
     report: dict[str, Any] = {
+        **(sections or {}),
         "suite": suite,
         "passed": all(r.passed for r in results),
         "counts": _counts(results),

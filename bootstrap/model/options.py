@@ -89,6 +89,14 @@ OPTIONS: tuple[Option, ...] = (
         "applied after ./mirror/sources-override.yml",
         "SERPENT_SOURCES_OVERRIDE",
     ),
+    Option(
+        "baseline",
+        str,
+        "",
+        "drift: the lockfile to compare with: a bootstrap.lock, or a directory or http(s) URL "
+        "holding <arch>/bootstrap.lock (e.g. the last good run's out/)",
+        "SERPENT_BASELINE",
+    ),
 )
 
 
@@ -105,6 +113,7 @@ class Selection:
     offline: bool = False
     mirror_dir: str = ""
     sources_override: str = ""
+    baseline: str = ""
 
 
 TRUE_WORDS = ("1", "true", "yes", "on", "y")

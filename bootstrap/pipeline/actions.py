@@ -30,6 +30,8 @@ from ..checks.fixpoint import FixpointSpec, run_fixpoint
 from ..core.errors import BootstrapError, FetchError
 from ..exec import runner
 from ..fetching.fetch import collecting, fetch_all, fetch_source
+from ..image.drift import DriftSpec, run_drift
+from ..image.lockfile import LockSpec, write_lockfile
 from ..image.rootfs import RootfsSpec, pack_stage_root
 from ..image.verify import VerifySpec, run_verify
 from ..model.config import Config, FetchPolicy
@@ -109,6 +111,18 @@ def fixpoint(spec: FixpointSpec) -> None:
 @reported
 def rootfs(spec: RootfsSpec) -> None:
     pack_stage_root(spec)
+
+
+@reported
+def lock(spec: LockSpec) -> None:
+    written = write_lockfile(spec)
+    rootfs = f", rootfs sha256 {written.rootfs.sha256}" if written.rootfs else ""
+    print(f"{spec.lockfile}: {len(written.components)} components{rootfs}")
+
+
+@reported
+def drift(spec: DriftSpec) -> None:
+    run_drift(spec)
 
 
 @reported

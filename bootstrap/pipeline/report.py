@@ -20,11 +20,13 @@ from tqdm import tqdm
 
 from ..core.fsutil import write_atomic
 from .progress import Watcher
+from .timeline import CpuSampler, critical_path, downsample, render_timeline
 
 RULE = "=" * 72
 BAR_REFRESH = 2.0  # seconds between status updates in the bar (a terminal)
 HEARTBEAT = 300.0  # seconds between "still running" lines without a terminal
 DURATIONS = "durations.json"  # the last successful duration of each task, for the ETA
+CPU_POINTS = 2000  # CPU samples kept in the JSON report (a long run's are averaged)
 
 
 def reporter_class(report_dir: Path) -> type:
@@ -86,10 +88,14 @@ class BootstrapReporter:
         self.history = _load_durations(self.report_dir / DURATIONS)
         self.pending: set[str] = set()
         self.parallel = max(1, int(options.get("num_process") or 1))
+        self.deps: dict[str, list[str]] = {}  # task_dep of every selected task (critical path)
+        self.sampler: CpuSampler | None = None
 
     # -- doit reporter API -----------------------------------------------------------------
     def initialize(self, tasks: dict[str, Any], selected_tasks: list[str]) -> None:
         names = _closure(tasks, selected_tasks)
+        self.deps = {n: [*tasks[n].task_dep, *tasks[n].setup_tasks] for n in names}
+        self.sampler = CpuSampler(self.started)
         total = sum(1 for n in names if tasks[n].actions)
         self.pending = {n for n in names if tasks[n].actions}
         self.bar = tqdm(
@@ -153,6 +159,7 @@ class BootstrapReporter:
             self.results[name] = {
                 "status": "interrupted",
                 "duration": round(time.time() - self.starts[name], 3),
+                **self._span(name),
             }
         self.interrupted = bool(interrupted)
         path = self._write_report()
@@ -217,6 +224,7 @@ class BootstrapReporter:
         entry: dict[str, Any] = {
             "status": status,
             "duration": round(time.time() - start, 3) if start else 0.0,
+            **self._span(task.name),
             **(task.meta or {}),
         }
         if message:
@@ -231,6 +239,16 @@ class BootstrapReporter:
         if self.bar:
             self.bar.update(1)
 
+    def _span(self, name: str) -> dict[str, float]:
+        """When a task that ran started and ended, in seconds since the run started."""
+        start = self.starts.get(name)
+        if start is None:
+            return {}
+        return {
+            "start": round(start - self.started, 3),
+            "end": round(time.time() - self.started, 3),
+        }
+
     def _counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for entry in self.results.values():
@@ -238,21 +256,30 @@ class BootstrapReporter:
         return counts
 
     def _write_report(self) -> Path:
+        """run-<id>.json and its timeline run-<id>.svg, each also as latest.*"""
+        cpu = self.sampler.close() if self.sampler else []
+        duration = round(time.time() - self.started, 3)
+        critical = critical_path(self.results, self.deps)
+        started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started))
         report = {
-            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
-            "duration": round(time.time() - self.started, 3),
+            "started": started,
+            "duration": duration,
             "argv": sys.argv[1:],
             "ok": not self.failures and not self.errors and not self.interrupted,
             "counts": self._counts(),
             "tasks": self.results,
             "errors": self.errors,
+            "critical_path": critical,
+            "cpu_busy": downsample(cpu, CPU_POINTS),  # [seconds since start, % busy]
         }
         text = json.dumps(report, indent=2, sort_keys=True) + "\n"
-        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(self.started))
-        write_atomic(self.report_dir / f"run-{stamp}.json", text)
-        latest = self.report_dir / "latest.json"
-        write_atomic(latest, text)
-        return latest
+        command = " ".join(["doit", *sys.argv[1:]])
+        svg = render_timeline(self.results, duration, cpu, critical, f"run {started}", command)
+        run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime(self.started))
+        for name, content in ((f"run-{run_id}.json", text), (f"run-{run_id}.svg", svg)):
+            write_atomic(self.report_dir / name, content)
+            write_atomic(self.report_dir / name.replace(f"run-{run_id}", "latest"), content)
+        return self.report_dir / "latest.json"
 
     def _print_failure(self, task: Any, fail: Any) -> None:
         meta = task.meta or {}

@@ -3,10 +3,12 @@
 Per source: `fetch:<source>`. Per target x stage x component: `prepare:<arch>/<stage>/<c>`
 and `build:<arch>/<stage>/<c>`, which waits for its declared dependencies only (and for the
 previous stage's tree and checks). Per target x stage: `union:<arch>/<stage>`, the stage's
-tree, which the checks and the next stage use. Per target: `stage1:<arch>` ... Entry tasks (`fetch`,
-`stage1`..`stage3`, `rootfs`, `verify`, `check`, `mirror`) take the run options and depend
-only on the selected targets. Sub-tasks are built as Task objects with `subtask_of` set:
-yielded as dicts, doit would make each group depend on all of them, i.e. on every target.
+tree, which the checks and the next stage use. Per target: `stage1:<arch>` ..., `lock:<arch>`
+(the lockfile) and `drift:<arch>` (it against a baseline). Entry tasks (`fetch`,
+`stage1`..`stage3`, `rootfs`, `verify`, `lock`, `drift`, `check`, `mirror`) take the run
+options and depend only on the selected targets. Sub-tasks are built as Task objects with
+`subtask_of` set: yielded as dicts, doit would make each group depend on all of them, i.e. on
+every target.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ from ..checks.fixpoint import FixpointSpec
 from ..checks.preflight import tasks_needing_root
 from ..core.fsutil import sha256_file
 from ..fetching.fetch import cache_path
+from ..image.drift import DriftSpec
+from ..image.lockfile import FORMAT as LOCK_FORMAT
+from ..image.lockfile import LOCK_NAME, LockSpec
 from ..image.rootfs import RootfsSpec
 from ..image.verify import VerifySpec
 from ..model.layout import SHARED
@@ -106,8 +111,11 @@ def component_tasks(project: Project) -> Iterator[TaskItem]:
                 task_dep=[union.name, *(c.name for c in checks)],
             )
             gate = [f"{stage}:{target.arch}"]
-        if any(s.stage == "stage3" for s in specs):
+        has_rootfs = any(s.stage == "stage3" for s in specs)
+        if has_rootfs:
             yield from rootfs_tasks(project, target)
+        yield lock_task(project, target, specs, has_rootfs)
+        yield drift_task(project, target, specs, has_rootfs)
 
 
 def union_key(project: Project, target: Target, stage: str) -> BuildKey:
@@ -195,16 +203,103 @@ def fixpoint_task(
     )
 
 
+def rootfs_spec(project: Project, target: Target) -> RootfsSpec:
+    return RootfsSpec(
+        root=project.layout(target).stage_root("stage3"),
+        out_dir=project.config.paths.out / target.arch,
+        name=f"serpent-rootfs-{target.arch}",
+        source_date_epoch=project.config.source_date_epoch,
+    )
+
+
+def lock_task(
+    project: Project, target: Target, specs: list[ComponentSpec], has_rootfs: bool
+) -> Task:
+    """`<out>/<arch>/bootstrap.lock` (+ .files) from the stamps of everything the profile
+    builds for the target, and of the rootfs when there is one."""
+    layout = project.layout(target)
+    stages = [s for s in STAGES if project.profile.components(s)]
+    rootfs = rootfs_spec(project, target) if has_rootfs else None
+    rootfs_stamp = layout.stamp("rootfs", "rootfs", "packed") if has_rootfs else None
+    stamp = layout.stamp("lock", "bootstrap", "locked")
+    static = {
+        "format": LOCK_FORMAT,
+        "profile": project.profile.name,
+        "mode": project.mode,
+        "epoch": project.config.source_date_epoch,
+        "components": [(s.label, s.key.plan) for s in specs],
+    }
+    key = BuildKey(
+        digest(static),
+        tuple((s.label, s.layout.stamp(s.stage, s.name, "built")) for s in specs)
+        + tuple((f"{target.arch}/{s}", layout.union_stamp(s)) for s in stages)
+        + ((("rootfs", rootfs_stamp),) if rootfs_stamp else ()),
+    )
+    spec = LockSpec(
+        arch=target.arch,
+        profile=project.profile.name,
+        toolchain=project.mode,
+        source_date_epoch=project.config.source_date_epoch,
+        components=tuple(specs),
+        stages=tuple((f"{target.arch}/{s}", layout.union_stamp(s)) for s in stages),
+        rootfs=rootfs,
+        rootfs_stamp=rootfs_stamp,
+        lockfile=project.config.paths.out / target.arch / LOCK_NAME,
+        key=key,
+    )
+    return subtask(
+        "lock",
+        target.arch,
+        doc=f"write {target.arch}'s bootstrap.lock: what was built, from what, into which bytes",
+        actions=[(actions.unstamp, [stamp]), (actions.lock, [spec]), (actions.stamp, [stamp, key])],
+        task_dep=[f"{s}:{target.arch}" for s in STAGES]
+        + ([f"rootfs:{target.arch}"] if has_rootfs else []),
+        file_dep=[str(rootfs.checksum)] if rootfs else [],
+        targets=[str(spec.lockfile), str(spec.files)],
+        uptodate=[StampMatches(stamp, key, spec.lockfile)],
+        verbosity=2,
+        meta={"target": target.arch, "stage": "lock", "component": "lock", "log": ""},
+    )
+
+
+def drift_task(
+    project: Project, target: Target, specs: list[ComponentSpec], has_rootfs: bool
+) -> Task:
+    """Compare the lockfile with --baseline's; after verify, whose results get the verdict."""
+    out = project.config.paths.out / target.arch
+    baseline = project.config.selection.baseline
+    spec = DriftSpec(
+        arch=target.arch,
+        lockfile=out / LOCK_NAME,
+        baseline=baseline if not baseline or "://" in baseline else str(Path(baseline).resolve()),
+        results=out / "drift.json",
+        verify_json=out / "verify.json" if has_rootfs else None,
+        verify_junit=out / "verify.junit.xml" if has_rootfs else None,
+        layers=tuple((s.label, s.layout.layers(s.stage, s.name)) for s in specs),
+    )
+    return subtask(
+        "drift",
+        target.arch,
+        doc=f"compare {target.arch}'s bootstrap.lock with the baseline's",
+        actions=[(actions.drift, [spec])],
+        task_dep=[f"lock:{target.arch}", *([f"verify:{target.arch}"] if has_rootfs else [])],
+        uptodate=[False],  # the baseline is no file doit could watch (it may be a URL)
+        verbosity=2,
+        meta={
+            "target": target.arch,
+            "stage": "drift",
+            "component": "drift",
+            "log": "",
+            "results": str(spec.results),
+        },
+    )
+
+
 def rootfs_tasks(project: Project, target: Target) -> Iterator[Task]:
     """Pack the finished stage3 root, then verify the tarball from scratch."""
     layout = project.layout(target)
     out = project.config.paths.out / target.arch
-    packed = RootfsSpec(
-        root=layout.stage_root("stage3"),
-        out_dir=out,
-        name=f"serpent-rootfs-{target.arch}",
-        source_date_epoch=project.config.source_date_epoch,
-    )
+    packed = rootfs_spec(project, target)
     key = tree_key(project, target, "stage3", epoch=project.config.source_date_epoch)
     stamp = layout.stamp("rootfs", "rootfs", "packed")
     yield subtask(
@@ -466,23 +561,41 @@ def entry_tasks(project: Project, root_tasks: list[str]) -> Iterator[TaskItem]:
         task_dep=[f"accept:{a}/stage1" for a in arches if checked],
     )
     has_rootfs = bool(project.profile.components("stage3"))
+    # with a baseline, a run that verifies the tarball also reports its drift
+    drift = [f"drift:{a}" for a in arches] if project.config.selection.baseline else []
     for stage in STAGES:
         final = stage == "stage3" and has_rootfs  # the main job ends in a verified tarball
         yield entry(
             stage,
             f"build {stage} for the selected target(s) [profile {profile}]"
             + (", pack and verify the rootfs" if final else ""),
-            task_dep=[f"verify:{a}" if final else f"{stage}:{a}" for a in arches],
+            task_dep=(
+                [t for a in arches for t in (f"verify:{a}", f"lock:{a}")] + drift
+                if final
+                else [f"{stage}:{a}" for a in arches]
+            ),
         )
     yield entry(
         "rootfs",
-        "pack the stage3 root into a reproducible tarball (out/<arch>/)",
-        task_dep=[f"rootfs:{a}" for a in arches if has_rootfs],
+        "pack the stage3 root into a reproducible tarball (out/<arch>/), with its lockfile",
+        task_dep=[t for a in arches if has_rootfs for t in (f"rootfs:{a}", f"lock:{a}")],
     )
     yield entry(
         "verify",
         "unpack the rootfs tarball and verify it in a sandboxed chroot (JSON + JUnit)",
-        task_dep=[f"verify:{a}" for a in arches if has_rootfs],
+        task_dep=[*(f"verify:{a}" for a in arches if has_rootfs), *(drift if has_rootfs else [])],
+    )
+    yield entry(
+        "lock",
+        "write out/<arch>/bootstrap.lock: each component's key, layer digest and inputs, each "
+        "stage's digest, the rootfs sha256 (building what is missing)",
+        task_dep=[f"lock:{a}" for a in arches],
+    )
+    yield entry(
+        "drift",
+        "compare out/<arch>/bootstrap.lock with --baseline's: unchanged, rebuilt (why), or "
+        "same key with different bytes (fails)",
+        task_dep=[f"drift:{a}" for a in arches],
     )
     yield entry(
         "check",

@@ -6,7 +6,7 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from bootstrap.image.results import CheckResult, write_results
+from bootstrap.image.results import CheckResult, add_result, write_results
 
 RESULTS = [
     CheckResult("hello-world runs", True, "prints hello", 0.25),
@@ -67,3 +67,18 @@ def test_all_passed(tmp_path: Path) -> None:
     assert report["passed"] is True
     assert report["counts"] == {"total": 2, "passed": 2, "failed": 0}
     assert suite.get("failures") == "0" and suite.find("testcase/failure") is None
+
+
+def test_a_result_added_later_replaces_its_namesake(tmp_path: Path) -> None:
+    json_path, junit_path = tmp_path / "checks.json", tmp_path / "checks.xml"
+    write_results([CheckResult("a", True)], "rootfs", json_path, junit_path)
+    alone = json_path.read_text()
+    add_result(CheckResult("drift", False, "same key"), json_path, junit_path, ("drift", {"x": 1}))
+    add_result(CheckResult("drift", True, "fine"), json_path, junit_path, ("drift", {"x": 2}))
+    report = json.loads(json_path.read_text())
+    assert [(r["name"], r["passed"]) for r in report["results"]] == [("a", True), ("drift", True)]
+    assert report["drift"] == {"x": 2} and report["suite"] == "rootfs"
+    suite = ET.parse(junit_path).getroot()
+    assert [c.get("name") for c in suite.findall("testcase")] == ["a", "drift"]
+    write_results([CheckResult("a", True)], "rootfs", json_path, junit_path)
+    assert json_path.read_text() == alone  # without sections: the same bytes as before

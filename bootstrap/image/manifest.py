@@ -1,0 +1,165 @@
+"""Per-file manifests of layers: what a layer's digest was computed from, one entry per path.
+
+A layer's digest (`builder.layers.tree_digest`) hashes one line per entry: kind, path,
+permission bits, and the content's sha256, the link target or the device number. A
+manifest keeps exactly those entries, so `manifest_digest(layer_manifest(tree))` equals the
+layer's digest, and two manifests of one component name the paths whose bytes differ
+without either build tree at hand.
+
+The manifests file (`bootstrap.lock.files`) holds one block per component:
+
+    @<TAB>aarch64/stage1/musl<TAB><layer digest>
+    d<TAB>usr<TAB>755<TAB>-
+    f<TAB>usr/lib/libc.so<TAB>755<TAB><sha256>
+    l<TAB>lib<TAB>-<TAB>usr/lib
+
+Tabs, newlines and backslashes in paths and link targets are written as `\\t`, `\\n`, `\\\\`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.errors import BootstrapError
+from ..core.fsutil import sha256_file
+
+HEADER = (
+    "# serpent-bootstrap layer manifests (docs/design.md, Lockfile): per component\n"
+    "# @ label digest, then: kind (f file, d dir, l link, s special) path mode sha256|target\n"
+)
+CHANGES = ("content", "mode", "type", "link", "added", "removed")
+
+
+@dataclass(frozen=True)
+class Entry:
+    kind: str  # f, d, l, s
+    path: str
+    mode: str  # octal permission bits; "-" for a link
+    value: str  # a file's sha256, a link's target, a special file's device; "-" for a dir
+
+    def digest_line(self) -> str:
+        """The entry as the layer digest hashes it."""
+        if self.kind == "l":
+            return f"l {self.path} -> {self.value}"
+        if self.kind == "d":
+            return f"d {self.path} {self.mode}"
+        return f"{self.kind} {self.path} {self.mode} {self.value}"
+
+
+@dataclass(frozen=True)
+class FileChange:
+    path: str
+    change: str  # one of CHANGES
+
+
+def layer_manifest(tree: Path) -> list[Entry]:
+    """Every entry under `tree`, in the order the layer digest takes them."""
+    return [_entry(rel, path) for rel, path in _walk(tree)]
+
+
+def _walk(tree: Path) -> list[tuple[str, Path]]:
+    entries: list[tuple[str, Path]] = []
+    for dirpath, dirnames, filenames in os.walk(tree):
+        base = Path(dirpath)
+        rel = base.relative_to(tree)
+        entries.extend((str(rel / name), base / name) for name in [*dirnames, *filenames])
+    return sorted(entries)
+
+
+def _entry(rel: str, path: Path) -> Entry:
+    st = os.lstat(path)
+    mode = f"{stat.S_IMODE(st.st_mode):o}"
+    if stat.S_ISLNK(st.st_mode):
+        return Entry("l", rel, "-", os.readlink(path))
+    if stat.S_ISDIR(st.st_mode):
+        return Entry("d", rel, mode, "-")
+    if stat.S_ISREG(st.st_mode):
+        return Entry("f", rel, mode, sha256_file(path))
+    return Entry("s", rel, mode, str(st.st_rdev))
+
+
+def manifest_digest(entries: Iterable[Entry]) -> str:
+    total = hashlib.sha256()
+    for entry in entries:
+        total.update(entry.digest_line().encode("utf-8", "surrogateescape") + b"\0")
+    return total.hexdigest()
+
+
+# -- the manifests file --------------------------------------------------------------------
+Manifests = Mapping[str, tuple[str, list[Entry]]]  # label -> (layer digest, entries)
+
+
+def render_manifests(manifests: Manifests) -> str:
+    lines = [HEADER.rstrip("\n")]
+    for label in sorted(manifests):
+        digest, entries = manifests[label]
+        lines.append(f"@\t{_escape(label)}\t{digest}")
+        lines += ["\t".join((e.kind, _escape(e.path), e.mode, _escape(e.value))) for e in entries]
+    return "\n".join(lines) + "\n"
+
+
+def parse_manifests(text: str, where: str) -> dict[str, tuple[str, list[Entry]]]:
+    manifests: dict[str, tuple[str, list[Entry]]] = {}
+    current: list[Entry] | None = None
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line or line.startswith("#"):
+            continue
+        fields = line.split("\t")
+        if len(fields) == 3 and fields[0] == "@":
+            current = []
+            manifests[_unescape(fields[1])] = (fields[2], current)
+        elif len(fields) == 4 and fields[0] in "fdls" and current is not None:
+            kind, path, mode, value = fields
+            current.append(Entry(kind, _unescape(path), mode, _unescape(value)))
+        else:
+            raise BootstrapError(
+                f"line {number} is not a manifest line: {line[:80]!r}",
+                where=where,
+                fix="use the bootstrap.lock.files written with its bootstrap.lock",
+            )
+    return manifests
+
+
+def changed_files(old: Iterable[Entry], new: Iterable[Entry]) -> list[FileChange]:
+    """The paths whose entries differ between two manifests of one layer, sorted."""
+    before = {e.path: e for e in old}
+    after = {e.path: e for e in new}
+    changes = []
+    for path in sorted(before.keys() | after.keys()):
+        a, b = before.get(path), after.get(path)
+        if a == b:
+            continue
+        changes.append(FileChange(path, _change(a, b)))
+    return changes
+
+
+def _change(old: Entry | None, new: Entry | None) -> str:
+    if old is None:
+        return "added"
+    if new is None:
+        return "removed"
+    if old.kind != new.kind:
+        return "type"
+    if old.value != new.value:
+        return "link" if new.kind == "l" else "content"
+    return "mode"
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+
+
+def _unescape(text: str) -> str:
+    out, chars = [], iter(text)
+    for char in chars:
+        if char != "\\":
+            out.append(char)
+            continue
+        following = next(chars, "")
+        out.append({"t": "\t", "n": "\n"}.get(following, following))
+    return "".join(out)
