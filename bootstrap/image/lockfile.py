@@ -147,7 +147,7 @@ def _stamp(path: Path, label: str) -> dict[str, str]:
 
 def _known_manifests(files: Path) -> dict[str, tuple[str, list[Entry]]]:
     """The manifests the previous lockfile recorded: a layer with the same digest has the
-    same entries, so only new layers are hashed again."""
+    same entries (they still hash to it), so only new layers are hashed again."""
     try:
         text = files.read_bytes().decode("utf-8", "surrogateescape")
         return parse_manifests(text, str(files))
@@ -185,8 +185,9 @@ def _lock_component(
 def _layer_entries(
     spec: ComponentSpec, record: dict[str, str], known: Mapping[str, tuple[str, list[Entry]]]
 ) -> list[Entry]:
-    if spec.label in known and known[spec.label][0] == record["digest"]:
-        return known[spec.label][1]
+    digest_before, entries_before = known.get(spec.label, ("", []))
+    if digest_before == record["digest"] == manifest_digest(entries_before):
+        return entries_before
     layer = spec.layout.layers(spec.stage, spec.name) / record["key"]
     stamp = spec.layout.stamp(spec.stage, spec.name, "built")
     entries = layer_manifest(layer) if layer.is_dir() else []

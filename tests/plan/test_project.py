@@ -143,9 +143,21 @@ def test_stage3_ends_in_a_verified_rootfs() -> None:
     assert tasks["rootfs:aarch64"].task_dep == ["stage3:aarch64"]
     assert tasks["verify:aarch64"].task_dep == ["rootfs:aarch64"]
     assert tasks["verify:aarch64"].file_dep == {str(p) for p in tasks["rootfs:aarch64"].targets}
-    # the main job (selection defaults to x86_64 here) ends in the verification
-    assert entries["stage3"]["task_dep"] == ["verify:x86_64"]
+    # the main job (selection defaults to x86_64 here) ends in the verification and the
+    # lockfile, written after every stage and the rootfs; drift only with a baseline
+    assert entries["stage3"]["task_dep"] == ["verify:x86_64", "lock:x86_64"]
     assert entries["verify"]["task_dep"] == ["verify:x86_64"]
+    assert tasks["lock:aarch64"].task_dep == [
+        "stage1:aarch64",
+        "stage2:aarch64",
+        "stage3:aarch64",
+        "rootfs:aarch64",
+    ]
+    assert tasks["drift:aarch64"].task_dep == ["lock:aarch64", "verify:aarch64"]
+    items = list(all_tasks(project(profile="smoke", baseline="https://ci.example/out")))
+    entries = {t["basename"]: t for t in items if isinstance(t, dict)}
+    assert entries["stage3"]["task_dep"] == ["verify:x86_64", "lock:x86_64", "drift:x86_64"]
+    assert entries["verify"]["task_dep"] == ["verify:x86_64", "drift:x86_64"]
 
 
 def test_full_profile_without_stage3_has_no_rootfs_tasks() -> None:
