@@ -32,7 +32,7 @@ ROW_H = 14
 GROUP_H = 20
 CPU_H = 90
 BOTTOM = 30
-LABEL_CHARS = 52
+LABEL_CHARS = 46  # what fits the column in 11 px monospace
 
 Samples = Sequence[tuple[float, float]]  # (seconds since the run started, CPU busy %)
 
