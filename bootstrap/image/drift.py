@@ -113,14 +113,20 @@ def compare(
         )
         for label in labels
     )
-    notes = () if baseline_files is not None else (f"{where}: no layer manifests beside it",)
+    notes = [
+        f"{field}: {getattr(baseline, field)} in the baseline, {getattr(current, field)} now"
+        for field in ("profile", "toolchain", "source_date_epoch")
+        if getattr(baseline, field) != getattr(current, field)
+    ]
+    if baseline_files is None:
+        notes.append(f"{where}: no layer manifests beside it")
     return Drift(
         arch=current.arch,
         baseline=where,
         components=components,
         stages=_stages(current, baseline),
         rootfs=_rootfs(current, baseline),
-        notes=notes,
+        notes=tuple(notes),
     )
 
 

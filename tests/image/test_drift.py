@@ -209,8 +209,10 @@ def test_new_removed_and_the_rootfs() -> None:
     assert drift.rootfs["status"] == "nondeterministic"  # same key, other tarball bytes
     assert not drift.ok
     assert drift.notes == ("base: no layer manifests beside it",)
-    repacked = lock(component("kept"), rootfs=replace(tarball, key="rk2"))
-    assert compare(repacked, before, {}, None, "base").rootfs["status"] == "changed"
+    repacked = replace(lock(component("kept"), rootfs=replace(tarball, key="rk2")), profile="full")
+    drift = compare(repacked, before, {}, None, "base")
+    assert drift.rootfs["status"] == "changed"
+    assert drift.notes[0] == "profile: smoke in the baseline, full now"
 
 
 def test_baseline_locations() -> None:
