@@ -33,6 +33,7 @@ GROUP_H = 20
 CPU_H = 90
 BOTTOM = 30
 LABEL_CHARS = 46  # what fits the column in 11 px monospace
+MIN_BAR_W = 3.0  # px: a task of a second in a long run still shows its colour
 
 Samples = Sequence[tuple[float, float]]  # (seconds since the run started, CPU busy %)
 
@@ -255,7 +256,7 @@ def _bar(
     label = name if len(name) <= LABEL_CHARS else "..." + name[-(LABEL_CHARS - 3) :]
     canvas.text(LABEL_W - 6, y + ROW_H - 3, label, text_anchor="end")
     start, end = canvas.x(entry["start"]), canvas.x(entry["end"])
-    width = max(1.0, round(end - start, 2))
+    width = max(MIN_BAR_W, round(end - start, 2))
     status = entry["status"]
     rect = canvas.add(
         "rect",
