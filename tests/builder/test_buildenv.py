@@ -53,6 +53,7 @@ def test_stage3_placement(stage3: dict[str, ComponentSpec]) -> None:
         "tcc": True,
         "make": True,
         "bzip2": True,
+        "musl-tools": True,
     }
 
 
