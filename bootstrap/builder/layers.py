@@ -20,7 +20,7 @@ import hashlib
 import os
 import shutil
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,22 +34,50 @@ class Layer:
     tree: Path
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One entry of a layer, as its digest takes it (and a manifest lists it)."""
+
+    kind: str  # f, d, l, s
+    path: str
+    mode: str  # octal permission bits; "-" for a link
+    value: str  # a file's sha256, a link's target, a special file's device; "-" for a dir
+
+    def digest_line(self) -> str:
+        if self.kind == "l":
+            return f"l {self.path} -> {self.value}"
+        if self.kind == "d":
+            return f"d {self.path} {self.mode}"
+        return f"{self.kind} {self.path} {self.mode} {self.value}"
+
+
 def tree_digest(tree: Path) -> str:
     """sha256 over every entry's path, kind, permission bits, link target and content."""
+    return manifest_digest(layer_manifest(tree))
+
+
+def manifest_digest(entries: Iterable[Entry]) -> str:
     total = hashlib.sha256()
-    for rel, path in _walk(tree):
-        st = os.lstat(path)
-        mode = stat.S_IMODE(st.st_mode)
-        if stat.S_ISLNK(st.st_mode):
-            entry = f"l {rel} -> {os.readlink(path)}"
-        elif stat.S_ISDIR(st.st_mode):
-            entry = f"d {rel} {mode:o}"
-        elif stat.S_ISREG(st.st_mode):
-            entry = f"f {rel} {mode:o} {sha256_file(path)}"
-        else:
-            entry = f"s {rel} {mode:o} {st.st_rdev}"
-        total.update(entry.encode("utf-8", "surrogateescape") + b"\0")
+    for entry in entries:
+        total.update(entry.digest_line().encode("utf-8", "surrogateescape") + b"\0")
     return total.hexdigest()
+
+
+def layer_manifest(tree: Path) -> list[Entry]:
+    """Every entry under `tree`, sorted by path."""
+    return [_entry(rel, path) for rel, path in _walk(tree)]
+
+
+def _entry(rel: str, path: Path) -> Entry:
+    st = os.lstat(path)
+    mode = f"{stat.S_IMODE(st.st_mode):o}"
+    if stat.S_ISLNK(st.st_mode):
+        return Entry("l", rel, "-", os.readlink(path))
+    if stat.S_ISDIR(st.st_mode):
+        return Entry("d", rel, mode, "-")
+    if stat.S_ISREG(st.st_mode):
+        return Entry("f", rel, mode, sha256_file(path))
+    return Entry("s", rel, mode, str(st.st_rdev))
 
 
 def _walk(tree: Path) -> list[tuple[str, Path]]:
@@ -57,9 +85,7 @@ def _walk(tree: Path) -> list[tuple[str, Path]]:
     for dirpath, dirnames, filenames in os.walk(tree):
         base = Path(dirpath)
         rel = base.relative_to(tree)
-        dirnames.sort()
-        for name in sorted([*dirnames, *filenames]):
-            entries.append((str(rel / name), base / name))
+        entries.extend((str(rel / name), base / name) for name in [*dirnames, *filenames])
     return sorted(entries)
 
 

@@ -19,10 +19,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..builder.layers import Entry
 from ..core.errors import BootstrapError
 from ..core.fsutil import write_atomic
 from .lockfile import LOCK_NAME, ComponentLock, Lock, files_path, parse_lock
-from .manifest import Entry, FileChange, changed_files, parse_manifests
+from .manifest import FileChange, changed_files, parse_manifests
 from .results import CheckResult, add_result
 
 TIMEOUT = 60.0  # seconds, per baseline download

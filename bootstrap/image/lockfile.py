@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from ..builder.keys import BuildKey, current_key, digest, read_stamp
+from ..builder.layers import Entry, layer_manifest, manifest_digest
 from ..builder.spec import ComponentSpec
 from ..core.errors import BootstrapError
 from ..core.fsutil import write_atomic, write_bytes_atomic
 from ..fetching.patch import patch_digest
-from .manifest import Entry, layer_manifest, manifest_digest, parse_manifests, render_manifests
+from .manifest import parse_manifests, render_manifests
 from .rootfs import SHA_LINE, RootfsSpec
 
 FORMAT = 1

@@ -1,10 +1,10 @@
 """Per-file manifests of layers: what a layer's digest was computed from, one entry per path.
 
-A layer's digest (`builder.layers.tree_digest`) hashes one line per entry: kind, path,
-permission bits, and the content's sha256, the link target or the device number. A
-manifest keeps exactly those entries, so `manifest_digest(layer_manifest(tree))` equals the
-layer's digest, and two manifests of one component name the paths whose bytes differ
-without either build tree at hand.
+A layer's digest (`builder.layers.tree_digest`) hashes one line per entry
+(`builder.layers.Entry`: kind, path, permission bits, and the content's sha256, the link
+target or the device number). A manifest keeps exactly those entries
+(`builder.layers.layer_manifest`), so it hashes to the layer's digest, and two manifests of
+one component name the paths whose bytes differ without either build tree at hand.
 
 The manifests file (`bootstrap.lock.files`) holds one block per component:
 
@@ -18,15 +18,11 @@ Tabs, newlines and backslashes in paths and link targets are written as `\\t`, `
 
 from __future__ import annotations
 
-import hashlib
-import os
-import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
+from ..builder.layers import Entry
 from ..core.errors import BootstrapError
-from ..core.fsutil import sha256_file
 
 HEADER = (
     "# serpent-bootstrap layer manifests (docs/design.md, Lockfile): per component\n"
@@ -36,58 +32,9 @@ CHANGES = ("content", "mode", "type", "link", "added", "removed")
 
 
 @dataclass(frozen=True)
-class Entry:
-    kind: str  # f, d, l, s
-    path: str
-    mode: str  # octal permission bits; "-" for a link
-    value: str  # a file's sha256, a link's target, a special file's device; "-" for a dir
-
-    def digest_line(self) -> str:
-        """The entry as the layer digest hashes it."""
-        if self.kind == "l":
-            return f"l {self.path} -> {self.value}"
-        if self.kind == "d":
-            return f"d {self.path} {self.mode}"
-        return f"{self.kind} {self.path} {self.mode} {self.value}"
-
-
-@dataclass(frozen=True)
 class FileChange:
     path: str
     change: str  # one of CHANGES
-
-
-def layer_manifest(tree: Path) -> list[Entry]:
-    """Every entry under `tree`, in the order the layer digest takes them."""
-    return [_entry(rel, path) for rel, path in _walk(tree)]
-
-
-def _walk(tree: Path) -> list[tuple[str, Path]]:
-    entries: list[tuple[str, Path]] = []
-    for dirpath, dirnames, filenames in os.walk(tree):
-        base = Path(dirpath)
-        rel = base.relative_to(tree)
-        entries.extend((str(rel / name), base / name) for name in [*dirnames, *filenames])
-    return sorted(entries)
-
-
-def _entry(rel: str, path: Path) -> Entry:
-    st = os.lstat(path)
-    mode = f"{stat.S_IMODE(st.st_mode):o}"
-    if stat.S_ISLNK(st.st_mode):
-        return Entry("l", rel, "-", os.readlink(path))
-    if stat.S_ISDIR(st.st_mode):
-        return Entry("d", rel, mode, "-")
-    if stat.S_ISREG(st.st_mode):
-        return Entry("f", rel, mode, sha256_file(path))
-    return Entry("s", rel, mode, str(st.st_rdev))
-
-
-def manifest_digest(entries: Iterable[Entry]) -> str:
-    total = hashlib.sha256()
-    for entry in entries:
-        total.update(entry.digest_line().encode("utf-8", "surrogateescape") + b"\0")
-    return total.hexdigest()
 
 
 # -- the manifests file --------------------------------------------------------------------

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import MiniRepo
 
+from bootstrap.builder.layers import Entry
 from bootstrap.core.errors import BootstrapError
 from bootstrap.image.drift import (
     DriftSpec,
@@ -26,7 +27,6 @@ from bootstrap.image.drift import (
     why_rebuilt,
 )
 from bootstrap.image.lockfile import ComponentLock, Lock, RootfsLock
-from bootstrap.image.manifest import Entry
 from bootstrap.image.results import CheckResult, write_results
 
 A64 = "aarch64"

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import MiniRepo
 
+from bootstrap.builder.layers import manifest_digest
 from bootstrap.core.errors import BootstrapError
 from bootstrap.core.fsutil import sha256_file
 from bootstrap.image.lockfile import (
@@ -20,7 +21,7 @@ from bootstrap.image.lockfile import (
     parse_lock,
     render_lock,
 )
-from bootstrap.image.manifest import manifest_digest, parse_manifests
+from bootstrap.image.manifest import parse_manifests
 
 A64 = "aarch64"
 

@@ -8,14 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap.builder.layers import tree_digest
+from bootstrap.builder.layers import Entry, layer_manifest, manifest_digest, tree_digest
 from bootstrap.core.errors import BootstrapError
 from bootstrap.image.manifest import (
-    Entry,
     FileChange,
     changed_files,
-    layer_manifest,
-    manifest_digest,
     parse_manifests,
     render_manifests,
 )
