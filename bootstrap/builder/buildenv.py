@@ -31,6 +31,11 @@ REPO = Path(__file__).resolve().parents[2]
 CHROOT_WORK = "/build"  # the component's work dir, inside the chroot
 STAGE2_MOUNT = "/serpent"  # the stage2 tree, read-only, inside the chroot
 CHROOT_PATH = ("/usr/bin", "/usr/sbin", f"{STAGE2_MOUNT}/usr/bin", f"{STAGE2_MOUNT}/usr/sbin")
+# A foreign target's chroot may get the stage1 toolchain (the build machine's build of the
+# same LLVM) read-only here, with native-exec's entry points (cc, ld.lld, ar, ...) first in
+# PATH: they run it natively where the emulated compiler would run under qemu.
+NATIVE_MOUNT = "/native"
+NATIVE_EXEC_PATH = f"{NATIVE_MOUNT}/libexec/serpent-native"
 
 # Variables built from others. Build paths must not leak into binaries (__FILE__, debug
 # info), so on the host they are mapped away in every compile. In the chroot the paths are
@@ -265,13 +270,13 @@ INSTALL_FIELDS = ("pre_install", "post_install", "install_targets", "install_roo
 NOT_INPUTS = ("doc", "fixpoint")
 
 
-def full_env(stage: str, recipe: dict[str, Any]) -> dict[str, str]:
+def full_env(stage: str, recipe: dict[str, Any], native: bool = False) -> dict[str, str]:
     """The complete environment of every command, in template form: what the runner adds
     (runner.clean_env), PATH, the place's base and the recipe's own on top."""
     extra = env_template(stage, recipe)
     if in_chroot(stage, recipe):
         env = runner.clean_env(source_date_epoch="${source_date_epoch}", home="/tmp", extra=extra)
-        env["PATH"] = ":".join(CHROOT_PATH)
+        env["PATH"] = ":".join([NATIVE_EXEC_PATH, *CHROOT_PATH] if native else CHROOT_PATH)
         return env
     return runner.clean_env(
         path=[] if recipe.get("shared") else ["${toolchain}/bin"],
@@ -282,13 +287,17 @@ def full_env(stage: str, recipe: dict[str, Any]) -> dict[str, str]:
 
 
 def component_plan(
-    stage: str, recipe: dict[str, Any], phases: tuple[str, ...] = COMMAND_PHASES
+    stage: str,
+    recipe: dict[str, Any],
+    phases: tuple[str, ...] = COMMAND_PHASES,
+    native: bool = False,
 ) -> dict[str, Any]:
     """What the build executes in `phases`, where, with which environment and mounts, in
-    template form (no absolute paths). Its digest is the static part of the build key."""
+    template form (no absolute paths). Its digest is the static part of the build key.
+    `native`: a foreign chroot build that runs the stage1 LLVM natively (NATIVE_MOUNT)."""
     chroot = in_chroot(stage, recipe)
     commands = style_commands(recipe)
-    env = full_env(stage, recipe)
+    env = full_env(stage, recipe, native)
     texts = [*env.values(), *(a for p in phases for c in commands[p] for a in c)]
     derived = CHROOT_DERIVED if chroot else DERIVED
     plan: dict[str, Any] = {
@@ -305,6 +314,8 @@ def component_plan(
             {"what": "source", "at": f"{CHROOT_WORK}/src", "writable": False},
             {"what": "view", "at": "/", "writable": False},
         ]
+        if native:
+            plan["mounts"].append({"what": "stage1", "at": NATIVE_MOUNT, "writable": False})
     if relocates(stage, recipe):
         plan["relocate"] = relocate.VERSION
     if recipe.get("shared"):
@@ -344,12 +355,7 @@ class CommandRunner:
             ensure_binfmt(spec.target)
             self.sandbox = Sandbox(
                 root=spec.layout.view(spec.stage, spec.name),
-                binds=(
-                    Bind(spec.layout.stage_root("stage2"), STAGE2_MOUNT),
-                    Bind(spec.work, CHROOT_WORK, writable=True),
-                    # links into the shared prepared tree: never written through
-                    Bind(spec.work / "src", f"{CHROOT_WORK}/src"),
-                ),
+                binds=tuple(chroot_binds(spec)),
                 readonly_root=True,
             )
 
@@ -360,6 +366,21 @@ class CommandRunner:
             command = self.sandbox.command(command, cwd=builddir)
             builddir = str(self.spec.work / "build")
         runner.run(command, cwd=Path(builddir), env=self.env, log=self.log)
+
+
+def chroot_binds(spec: ComponentSpec) -> list[Bind]:
+    """The plan's mounts (but the view, which is the root) as the host paths they name."""
+    sources = {
+        "stage2": spec.layout.stage_root("stage2"),
+        "workdir": spec.work,
+        "source": spec.work / "src",  # links into the shared prepared tree: never written
+        "stage1": spec.layout.tree("stage1"),
+    }
+    return [
+        Bind(sources[m["what"]], m["at"], m["writable"])
+        for m in spec.plan["mounts"]
+        if m["what"] != "view"
+    ]
 
 
 def without_install(recipe: dict[str, Any]) -> dict[str, Any]:

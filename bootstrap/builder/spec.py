@@ -67,6 +67,7 @@ class ComponentSpec:
     build_dir_key: BuildKey
     closure: tuple[str, ...]  # the stage's components it builds against, in union order
     replaces: tuple[tuple[str, tuple[str, ...]], ...]  # for the closure's union
+    note: str = ""  # what the run says once when it builds (e.g. why it emulates)
 
     @property
     def name(self) -> str:

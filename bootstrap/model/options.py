@@ -68,6 +68,14 @@ OPTIONS: tuple[Option, ...] = (
         "SERPENT_BUILDS",
     ),
     Option(
+        "emulate",
+        bool,
+        False,
+        "foreign-arch stage3: run the compilers under qemu too (about 10x slower), not the "
+        "build machine's build of the same LLVM, which gives the same bytes; llvm mode only",
+        "SERPENT_EMULATE",
+    ),
+    Option(
         "offline",
         bool,
         False,
@@ -110,6 +118,7 @@ class Selection:
     host_llvm: str = ""
     jobs: int = 0
     builds: int = 0
+    emulate: bool = False
     offline: bool = False
     mirror_dir: str = ""
     sources_override: str = ""

@@ -79,6 +79,7 @@ class BootstrapReporter:
         self.started = time.time()
         self.results: dict[str, dict[str, Any]] = {}
         self.starts: dict[str, float] = {}
+        self.notes: set[str] = set()  # said once per run
         self.failures: list[tuple[Any, Any]] = []
         self.errors: list[str] = []
         self.bar: tqdm | None = None
@@ -120,6 +121,10 @@ class BootstrapReporter:
         if not task.actions:
             return
         self.starts[task.name] = time.time()
+        note = (task.meta or {}).get("note")
+        if note and note not in self.notes:
+            self.notes.add(note)
+            self._say(f"note: {note}")
         self._say(f".  {task.name}")
         if self.watcher:
             log = (task.meta or {}).get("log")

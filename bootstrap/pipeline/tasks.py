@@ -536,7 +536,11 @@ def build_task(spec: ComponentSpec, after: list[str]) -> Task:
         task_dep=[f"prepare:{spec.label}", *after],
         targets=[str(stamp)],
         uptodate=[StampMatches(stamp, spec.key, layers=spec.layout.layers(spec.stage, spec.name))],
-        meta={**component_meta(spec, ""), **(NEEDS_ROOT if spec.in_chroot else {})},
+        meta={
+            **component_meta(spec, ""),
+            **(NEEDS_ROOT if spec.in_chroot else {}),
+            **({"note": spec.note} if spec.note else {}),
+        },
     )
 
 

@@ -247,7 +247,11 @@ class Project:
         layout = self.layout(target)
         inputs = tuple(
             (f"{stage}/{dep}", layout.stamp(stage, dep, "built")) for dep in sorted(closure)
-        ) + tuple((f"{s} tree", layout.union_stamp(s)) for s in self.sees(stage, recipe))
+        )
+        native = self.runs_native_llvm(target, stage, recipe)
+        inputs += tuple(
+            (f"{s} tree", layout.union_stamp(s)) for s in self.sees(stage, recipe, native)
+        )
         shared = f"{stage}/{name}" in self.shared
         if shared and (per_target := [d for d in closure if f"{stage}/{d}" not in self.shared]):
             raise ConfigError(
@@ -256,7 +260,7 @@ class Project:
                 where=str(self.recipes[name].path),
                 fix="a shared component may depend only on other shared components",
             )
-        plan = component_plan(stage, recipe)
+        plan = component_plan(stage, recipe, native=native)
         common = {
             "prepare": prepare,
             "closure": sorted(closure),  # what it sees, not the order of the profile's lists
@@ -305,7 +309,7 @@ class Project:
                     {
                         **common,
                         "plan": {
-                            **component_plan(stage, recipe, ("configure", "build")),
+                            **component_plan(stage, recipe, ("configure", "build"), native),
                             "recipe": without_install(recipe),
                         },
                     }
@@ -314,6 +318,7 @@ class Project:
             ),
             closure=closure,
             replaces=tuple((n, graph.replaces[n]) for n in closure),
+            note=self.emulation_note if self.emulates(target, stage, recipe) else "",
         )
 
     def work_files(self, name: str, recipe: dict[str, Any]) -> dict[str, str]:
@@ -332,12 +337,55 @@ class Project:
         return files
 
     @staticmethod
-    def sees(stage: str, recipe: dict[str, Any]) -> tuple[str, ...]:
-        """The earlier stage tree a build uses: stage1's toolchain on the host, stage2's
-        tree (at /serpent) in the chroot."""
+    def sees(stage: str, recipe: dict[str, Any], native: bool = False) -> tuple[str, ...]:
+        """The earlier stage trees a build uses: stage1's toolchain on the host, stage2's
+        tree (at /serpent) in the chroot, and stage1's too when it runs its LLVM there."""
         if stage == "stage1":
             return ()
-        return ("stage2",) if in_chroot(stage, recipe) else ("stage1",)
+        if not in_chroot(stage, recipe):
+            return ("stage1",)
+        return ("stage2", "stage1") if native else ("stage2",)
+
+    # -- foreign-arch chroot builds ---------------------------------------------------------
+    def runs_native_llvm(self, target: Target, stage: str, recipe: dict[str, Any]) -> bool:
+        """Does this chroot build of a foreign target run stage1's LLVM (built for this
+        machine) in place of the emulated stage2 clang? Only where the two are the same
+        LLVM, so the bytes are the same (the equivalence check proves it on a sample)."""
+        return (
+            in_chroot(stage, recipe)
+            and not target.is_native()
+            and not self.config.selection.emulate
+            and not self.native_llvm_unlike
+        )
+
+    def emulates(self, target: Target, stage: str, recipe: dict[str, Any]) -> bool:
+        """A foreign target's chroot build whose compiler runs under qemu."""
+        native = self.runs_native_llvm(target, stage, recipe)
+        return in_chroot(stage, recipe) and not target.is_native() and not native
+
+    @cached_property
+    def native_llvm_unlike(self) -> str:
+        """Why stage1's LLVM is not the same as the one stage2 runs in the chroot ("" when
+        it is: llvm mode, both built from the pinned source with the same CMake cache)."""
+        if self.mode != "llvm":
+            return "host mode's LLVM is not the pinned build that stage2's clang is"
+        if "llvm" not in self.profile.components("stage2"):
+            return "stage2 has no clang (this profile's compiler in the chroot is another)"
+        cross = resolve_recipe(self.recipes["cross-llvm"], "stage1", self.mode)
+        native = resolve_recipe(self.recipes["llvm"], "stage2", self.mode)
+        if any(cross.get(f) != native.get(f) for f in ("source", "cmake_caches")):
+            return "cross-llvm and llvm differ in their source or CMake cache"
+        return ""
+
+    @cached_property
+    def emulation_note(self) -> str:
+        """What a run says once about foreign chroot builds emulating their compiler."""
+        if self.config.selection.emulate:
+            return ""
+        return (
+            f"a foreign target's stage3 runs its compiler under qemu: {self.native_llvm_unlike} "
+            "(with --toolchain llvm and the full profile it runs natively)"
+        )
 
     def checkout_dir(self, name: str, recipe: dict[str, Any]) -> Path | None:
         """The checkout directory a recipe's `source_dir` names, checked."""

@@ -346,3 +346,44 @@ def test_the_host_llvm_option_reaches_the_shared_programs() -> None:
     assert install[0][install[0].index("--prefix") :][:2] == ["--prefix", "/opt/llvm-19"]
     default = component(project(profile="smoke", target="x86_64"), "x86_64", "cross-llvm")
     assert default.host_llvm == f"/usr/lib/llvm-{p.llvm_version.split('.')[0]}"
+
+
+def with_stage3(p: Project) -> Project:
+    """`p` with the smoke profile's stage3 (the full profile's is still empty)."""
+    smoke = p.profiles["smoke"]
+    profile = replace(
+        p.profile,
+        stages={**p.profile.stages, "stage3": smoke.components("stage3")},
+        base={**p.profile.base, "stage3": smoke.base["stage3"]},
+    )
+    return replace(p, profiles={**p.profiles, p.profile.name: profile})
+
+
+def native_and_foreign() -> tuple[str, str]:
+    native = "x86_64" if project(profile="smoke").targets["x86_64"].is_native() else "aarch64"
+    return native, "aarch64" if native == "x86_64" else "x86_64"
+
+
+def test_a_foreign_chroot_build_runs_the_stage1_llvm_natively_in_llvm_mode() -> None:
+    native, foreign = native_and_foreign()
+    p = with_stage3(project(profile="full", target="all", toolchain="llvm"))
+    make = component(p, foreign, "make", "stage3")
+    assert {"what": "stage1", "at": "/native", "writable": False} in make.plan["mounts"]
+    assert make.plan["env"]["PATH"].startswith("/native/libexec/serpent-native:")
+    assert "stage1 tree" in dict(make.key.inputs)  # the LLVM that runs is an input
+    assert make.note == ""
+    assert "/native" not in json.dumps(component(p, native, "make", "stage3").plan)
+
+
+def test_emulate_and_host_mode_run_the_emulated_compiler_and_say_why() -> None:
+    _, foreign = native_and_foreign()
+    llvm = with_stage3(project(profile="full", target="all", toolchain="llvm", emulate=True))
+    make = component(llvm, foreign, "make", "stage3")
+    assert "/native" not in json.dumps(make.plan) and make.note == ""
+    host = with_stage3(project(profile="full", target="all", toolchain="host"))
+    make = component(host, foreign, "make", "stage3")
+    assert "/native" not in json.dumps(make.plan)
+    assert "host mode's LLVM is not the pinned build" in make.note
+    smoke = component(project(profile="smoke", target="all"), foreign, "make", "stage3")
+    assert "/native" not in json.dumps(smoke.plan)
+    assert "runs its compiler under qemu" in smoke.note
