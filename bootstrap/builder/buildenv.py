@@ -296,7 +296,7 @@ def component_plan(
     template form (no absolute paths). Its digest is the static part of the build key.
     `native`: a foreign chroot build that runs the stage1 LLVM natively (NATIVE_MOUNT)."""
     chroot = in_chroot(stage, recipe)
-    commands = style_commands(recipe)
+    commands = style_commands(recipe, cross=not chroot and not recipe.get("shared"))
     env = full_env(stage, recipe, native)
     texts = [*env.values(), *(a for p in phases for c in commands[p] for a in c)]
     derived = CHROOT_DERIVED if chroot else DERIVED

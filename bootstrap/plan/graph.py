@@ -2,7 +2,8 @@
 
 A recipe's `depends:` names the components of the same stage whose installs it builds
 against; `replaces:` names those whose files it may overwrite in the stage's union (llvm's
-`cc` over tcc's). Both may differ per stage (`stages:` overrides). Every component of a stage
+`cc` over tcc's), when the stage builds them: a profile without tcc leaves that one unused
+(a name no recipe has is still an error). Both may differ per stage (`stages:` overrides). Every component of a stage
 also sees everything the earlier stages produced (the stage1 toolchain, the stage2 tree at
 /serpent), so those need no declaration.
 
@@ -14,7 +15,7 @@ what gets rebuilt.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..core.errors import ConfigError
@@ -51,16 +52,20 @@ def stage_graph(
     stage: str,
     nodes: Sequence[Node],
     later_stage_of: Callable[[str], str | None],
+    recipes: frozenset[str] = frozenset(),
 ) -> StageGraph:
     """Validate the stage's declarations and order them.
 
     `later_stage_of(name)` answers which later stage builds a component this stage lacks,
-    so that mistake gets its own message."""
+    so that mistake gets its own message; `recipes` are all names a `replaces` may use."""
     listed = {n.name: n for n in nodes}
     for node in nodes:
-        for kind, names in (("depends", node.depends), ("replaces", node.replaces)):
-            for dep in names:
-                _check_reference(stage, node, kind, dep, listed, later_stage_of)
+        for dep in node.depends:
+            _check_reference(stage, node, "depends", dep, listed, later_stage_of)
+        for dep in node.replaces:
+            if dep not in recipes:
+                _check_reference(stage, node, "replaces", dep, listed, later_stage_of)
+    nodes = [replace(n, replaces=tuple(r for r in n.replaces if r in listed)) for n in nodes]
     order = _topological(stage, nodes)
     return StageGraph(
         stage=stage,

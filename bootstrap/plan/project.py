@@ -210,7 +210,9 @@ class Project:
                 )
                 for n, r in resolved.items()
             ]
-            self._graphs[stage] = stage_graph(stage, nodes, lambda n: self._later(stage, n))
+            self._graphs[stage] = stage_graph(
+                stage, nodes, lambda n: self._later(stage, n), frozenset(self.recipes)
+            )
         return self._graphs[stage]
 
     @cached_property

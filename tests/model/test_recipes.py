@@ -44,10 +44,16 @@ def test_style_defaults_fill_but_never_overwrite(tmp_path: Path) -> None:
     r = apply_style(resolve_recipe(load_recipe(recipe(tmp_path)), "stage1", "host"))
     assert r["install_targets"] == ["install"]
     assert r["configure_args"] == ["--enable-a"]
-    cmds = style_commands(r)
+    cmds = style_commands(r, cross=True)
     assert cmds["configure"][0][0] == "${srcdir_rel}/configure"
     assert "--enable-a" in cmds["configure"][0]
     assert cmds["install"][-1] == ["ln", "-s", "a", "b"]
+
+
+def test_only_a_cross_cmake_build_gets_the_toolchain_file() -> None:
+    r = apply_style({"name": "x", "style": "cmake"})
+    assert "-DCMAKE_TOOLCHAIN_FILE=${cmake_toolchain}" in style_commands(r, True)["configure"][0]
+    assert not any("TOOLCHAIN" in a for a in style_commands(r, False)["configure"][0])
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,15 @@ def test_a_replaced_component_comes_first_in_the_union() -> None:
     assert graph.closure("llvm") == ()  # replacing is not building against
 
 
+def test_replacing_a_component_the_stage_does_not_build_is_vacuous() -> None:
+    nodes = [node("coreutils", replaces=("busybox",)), node("sed", replaces=("busybox",))]
+    graph = stage_graph("stage3", nodes, never_later, frozenset({"busybox", "coreutils", "sed"}))
+    assert graph.order == ("coreutils", "sed")
+    assert graph.replaces["coreutils"] == ()
+    with pytest.raises(ConfigError, match="'busybx'"):  # a name no recipe has
+        stage_graph("stage3", [node("sed", replaces=("busybx",))], never_later, frozenset({"sed"}))
+
+
 def test_an_unknown_dependency_names_the_recipe() -> None:
     with pytest.raises(ConfigError) as err:
         stage_graph("stage2", [node("tcc", ("muls",))], never_later)

@@ -47,9 +47,11 @@ def apply_style(recipe: dict[str, Any]) -> dict[str, Any]:
     return filled
 
 
-def style_commands(recipe: dict[str, Any]) -> Commands:
-    """configure/build/install commands, with the recipe's pre_/post_ hooks around each."""
-    main = STYLES[recipe["style"]].commands(recipe)
+def style_commands(recipe: dict[str, Any], cross: bool) -> Commands:
+    """configure/build/install commands, with the recipe's pre_/post_ hooks around each.
+    `cross`: built for the target on the build machine (not natively in the chroot, nor
+    for the build machine itself)."""
+    main = STYLES[recipe["style"]].commands(recipe, cross)
     return {
         phase: [
             *recipe.get(f"pre_{phase}", []),

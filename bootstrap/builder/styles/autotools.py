@@ -8,7 +8,7 @@ VERSION = 2  # 2: configure through the relative ${srcdir_rel}
 DEFAULTS: dict[str, Any] = {"out_of_tree": True, "install_targets": ["install"]}
 
 
-def commands(r: dict[str, Any]) -> dict[str, list[list[str]]]:
+def commands(r: dict[str, Any], cross: bool) -> dict[str, list[list[str]]]:
     return {
         "configure": [
             [

@@ -1,5 +1,5 @@
-"""CMake with Ninja and the target's generated toolchain file (none for a `shared` recipe,
-which is built for the build machine)."""
+"""CMake with Ninja; cross builds get the target's generated toolchain file (native ones,
+for the build machine or in the chroot, need none)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def cache_file(name: str) -> str:
     return f"{CACHE_DIR}/{name}.cmake"
 
 
-def commands(r: dict[str, Any]) -> dict[str, list[list[str]]]:
+def commands(r: dict[str, Any], cross: bool) -> dict[str, list[list[str]]]:
     targets = [arg for t in r["build_targets"] for arg in ("--target", t)]
     install = (
         [
@@ -45,7 +45,7 @@ def commands(r: dict[str, Any]) -> dict[str, list[list[str]]]:
                 "Ninja",
                 "-DCMAKE_BUILD_TYPE=Release",
                 "-DCMAKE_INSTALL_PREFIX=${prefix}",
-                *([] if r.get("shared") else CROSS_ARGS),
+                *(CROSS_ARGS if cross else []),
                 *(a for c in r["cmake_caches"] for a in ("-C", f"${{workdir}}/{cache_file(c)}")),
                 *r["configure_args"],
             ]

@@ -8,5 +8,5 @@ VERSION = 1
 DEFAULTS: dict[str, Any] = {"out_of_tree": False, "steps": {}}
 
 
-def commands(r: dict[str, Any]) -> dict[str, list[list[str]]]:
+def commands(r: dict[str, Any], cross: bool) -> dict[str, list[list[str]]]:
     return {phase: list(cmds) for phase, cmds in r["steps"].items()}

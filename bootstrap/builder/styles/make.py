@@ -8,7 +8,7 @@ VERSION = 1
 DEFAULTS: dict[str, Any] = {"out_of_tree": False, "install_targets": ["install"]}
 
 
-def commands(r: dict[str, Any]) -> dict[str, list[list[str]]]:
+def commands(r: dict[str, Any], cross: bool) -> dict[str, list[list[str]]]:
     return {
         "build": [["make", "-j${jobs}", *r["make_args"], *r["build_targets"]]],
         "install": [

@@ -1,4 +1,4 @@
-"""Meson with the target's generated cross file."""
+"""Meson; cross builds get the target's generated cross file."""
 
 from __future__ import annotations
 
@@ -8,14 +8,13 @@ VERSION = 1
 DEFAULTS: dict[str, Any] = {"out_of_tree": True, "install_targets": []}
 
 
-def commands(r: dict[str, Any]) -> dict[str, list[list[str]]]:
+def commands(r: dict[str, Any], cross: bool) -> dict[str, list[list[str]]]:
     return {
         "configure": [
             [
                 "meson",
                 "setup",
-                "--cross-file",
-                "${meson_cross}",
+                *(["--cross-file", "${meson_cross}"] if cross else []),
                 "--prefix",
                 "${prefix}",
                 "--buildtype",
