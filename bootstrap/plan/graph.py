@@ -3,9 +3,9 @@
 A recipe's `depends:` names the components of the same stage whose installs it builds
 against; `replaces:` names those whose files it may overwrite in the stage's union (llvm's
 `cc` over tcc's), when the stage builds them: a profile without tcc leaves that one unused
-(a name no recipe has is still an error). Both may differ per stage (`stages:` overrides). Every component of a stage
-also sees everything the earlier stages produced (the stage1 toolchain, the stage2 tree at
-/serpent), so those need no declaration.
+(a name no recipe has is still an error). Both may differ per stage (`stages:` overrides).
+Every component of a stage also sees everything the earlier stages produced (the stage1
+toolchain, the stage2 tree at /serpent), so those need no declaration.
 
 The order inside a stage is the topological order of `depends` and `replaces` edges, ties
 broken by the profile's listing; it decides only which layer lands on top in a union, never
