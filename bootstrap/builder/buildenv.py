@@ -37,15 +37,21 @@ CHROOT_PATH = ("/usr/bin", "/usr/sbin", f"{STAGE2_MOUNT}/usr/bin", f"{STAGE2_MOU
 NATIVE_MOUNT = "/native"
 NATIVE_EXEC_PATH = f"{NATIVE_MOUNT}/libexec/serpent-native"
 
-# Variables built from others. Build paths must not leak into binaries (__FILE__, debug
-# info), so on the host they are mapped away in every compile. In the chroot the paths are
-# already neutral (/build/...), and the smoke compiler (tcc) has no such option.
+# Variables built from others: the C/C++ compiler commands (the cross driver against the
+# stage's tree on the host, the root's own in the chroot) and the flags. Build paths must
+# not leak into binaries (__FILE__, debug info), so on the host they are mapped away in
+# every compile. In the chroot the paths are already neutral (/build/...), and the smoke
+# compiler (tcc) has no such option.
 DERIVED = {
+    "cc": "${triplet}-clang --sysroot=${root}",
+    "cxx": "${triplet}-clang++ --sysroot=${root}",
     "cflags": "${target_cflags} -ffile-prefix-map=${workdir}=/usr/src/${name}",
     "cxxflags": "${target_cxxflags} -ffile-prefix-map=${workdir}=/usr/src/${name}",
     "ldflags": "${target_ldflags}",
 }
 CHROOT_DERIVED = {
+    "cc": "cc",
+    "cxx": "c++",
     "cflags": "${target_cflags}",
     "cxxflags": "${target_cxxflags}",
     "ldflags": "${target_ldflags}",
@@ -66,9 +72,9 @@ COMMON_ENV = {
 # The environment of every host build command, before expansion; a recipe's `env` wins.
 BASE_ENV = {
     # Compile against the stage's own tree: stage1's sysroot, or the stage2/3 root.
-    "CC": "${triplet}-clang --sysroot=${root}",
-    "CXX": "${triplet}-clang++ --sysroot=${root}",
-    "CPP": "${triplet}-clang --sysroot=${root} -E",
+    "CC": "${cc}",
+    "CXX": "${cxx}",
+    "CPP": "${cc} -E",
     "LD": "${triplet}-ld.lld",
     "AR": "${triplet}-ar",
     "NM": "${triplet}-nm",
@@ -88,8 +94,8 @@ SHARED_ENV = {"MAKEFLAGS": "-l${load}"}
 
 # Inside the chroot everything is native: the root's own tools first, then /serpent's.
 CHROOT_ENV = {
-    "CC": "cc",
-    "CXX": "c++",
+    "CC": "${cc}",
+    "CXX": "${cxx}",
     "AR": "ar",
     **COMMON_ENV,
     "CONFIG_SHELL": "/bin/sh",
@@ -126,6 +132,8 @@ TARGET_VARIABLES = (
     "target_cflags",
     "target_cxxflags",
     "target_ldflags",
+    "cc",
+    "cxx",
     "cflags",
     "cxxflags",
     "ldflags",

@@ -138,7 +138,7 @@ def test_build_inputs_depend_on_the_place(stage3: dict[str, ComponentSpec]) -> N
     assert chroot["place"] == "chroot" and host["place"] == "host"
     assert chroot["env"]["PATH"] == ":".join(CHROOT_PATH)
     assert [m["at"] for m in chroot["mounts"]] == ["/serpent", "/build", "/build/src", "/"]
-    assert chroot["env"]["CC"] == "cc"
+    assert (chroot["env"]["CC"], chroot["derived"]["cc"]) == ("${cc}", "cc")
     assert chroot["env"]["AR"] == "ar"
     assert "/serpent/usr/lib" in chroot["env"]["LD_LIBRARY_PATH"]
     assert "PKG_CONFIG_SYSROOT_DIR" not in chroot["env"]
@@ -146,7 +146,8 @@ def test_build_inputs_depend_on_the_place(stage3: dict[str, ComponentSpec]) -> N
 
     assert host["env"]["PATH"].startswith("${toolchain}/bin:")
     assert "mounts" not in host
-    assert host["env"]["CC"] == "${triplet}-clang --sysroot=${root}"
+    assert host["env"]["CC"] == "${cc}"
+    assert host["derived"]["cc"] == "${triplet}-clang --sysroot=${root}"
     assert "LD_LIBRARY_PATH" not in host["env"]
     assert "-ffile-prefix-map" in host["derived"]["cflags"]
 

@@ -160,9 +160,27 @@ def test_stage3_ends_in_a_verified_rootfs() -> None:
     assert entries["verify"]["task_dep"] == ["verify:x86_64", "drift:x86_64"]
 
 
-def test_full_profile_without_stage3_has_no_rootfs_tasks() -> None:
-    names_ = names(project(profile="full"))
-    assert not any(n.startswith(("rootfs:", "verify:", "fixpoint:")) for n in names_)
+@pytest.mark.parametrize("profile", ["full", "smoke"])
+def test_every_command_and_environment_expands_where_it_runs(profile: str) -> None:
+    """No component names a variable its place lacks (a host path in the chroot)."""
+    p = project(profile=profile, target="all", toolchain="llvm")
+    for target in p.selected_targets:
+        for spec in p.components(target):
+            values = variables(spec)
+            expand(list(spec.plan["env"].values()), values, spec.name)
+            for argv in (a for phase in spec.plan["commands"].values() for a in phase):
+                expand(argv, values, spec.name)
+
+
+def test_the_full_stage3_rebuilds_the_compiler_and_musl_natively() -> None:
+    p = project(profile="full", target="x86_64")
+    chroot = {s.name for s in p.components(p.targets["x86_64"]) if s.in_chroot}
+    assert {"llvm", "llvm-runtimes", "compiler-rt-builtins", "musl-native", "python3"} <= chroot
+    assert not {"musl", "linux-headers", "root-layout"} & chroot  # the host builds these
+    musl = component(p, "x86_64", "musl-native", "stage3")
+    assert "llvm" in musl.closure and musl.replaces  # the new clang builds it, over musl
+    assert "-DLLVM_TABLEGEN" not in json.dumps(component(p, "x86_64", "llvm", "stage3").plan)
+    assert "CMAKE_TOOLCHAIN_FILE=" not in json.dumps(component(p, "x86_64", "cmake", "stage3").plan)
 
 
 def test_full_stage2_llvm_needs_only_the_base_and_wins_over_tcc_and_busybox() -> None:
@@ -202,7 +220,10 @@ def test_a_recipe_change_touches_only_its_own_plan() -> None:
         },
     )
     after = plans(p)
-    assert {k for k in before if after[k] != before[k]} == {"x86_64/stage2/python3"}
+    assert {k for k in before if after[k] != before[k]} == {
+        "x86_64/stage2/python3",
+        "x86_64/stage3/python3",
+    }
 
 
 def test_a_component_is_keyed_on_its_closure_and_the_tree_it_uses() -> None:
