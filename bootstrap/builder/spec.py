@@ -90,3 +90,8 @@ class ComponentSpec:
     @property
     def in_chroot(self) -> bool:
         return self.plan["place"] == "chroot"
+
+    @property
+    def native_llvm(self) -> bool:
+        """A foreign chroot build running the build machine's LLVM (stage1's, mounted)."""
+        return any(m["what"] == "stage1" for m in self.plan.get("mounts", ()))

@@ -11,7 +11,13 @@ from ..core.errors import ConfigError
 from .recipes import MODES, STAGES, Recipe
 from .schema import Field, list_of, load_yaml, one_of, validate
 
-CHECKS = ("stage1-acceptance", "stage2-audit", "stage2-chroot", "stage3-fixpoint")
+CHECKS = (
+    "stage1-acceptance",
+    "stage2-audit",
+    "stage2-chroot",
+    "stage3-fixpoint",
+    "stage3-equivalence",
+)
 
 PROFILE_FIELDS: tuple[Field, ...] = (
     Field("doc", str, "one line saying what the profile is for", required=True),
@@ -34,6 +40,14 @@ PROFILE_FIELDS: tuple[Field, ...] = (
         default=dict,
     ),
     Field("checks", list, f"checks to run: {', '.join(CHECKS)}", default=list, check=list_of(str)),
+    Field(
+        "equivalence",
+        list,
+        "stage3 components the stage3-equivalence check builds again with the emulated "
+        "compiler (a foreign target's, when it runs the build machine's LLVM)",
+        default=list,
+        check=list_of(str),
+    ),
 )
 
 
@@ -45,6 +59,7 @@ class Profile:
     stages: dict[str, tuple[str, ...]]
     checks: tuple[str, ...] = ()
     base: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    equivalence: tuple[str, ...] = ()
 
     def components(self, stage: str) -> tuple[str, ...]:
         return self.stages.get(stage, ())
@@ -67,7 +82,14 @@ def load_profiles(path: Path, recipes: dict[str, Recipe]) -> dict[str, Profile]:
             stages={s: tuple(entry[s]) for s in STAGES},
             checks=tuple(entry["checks"]),
             base=_base(entry["base"], entry, where),
+            equivalence=tuple(entry["equivalence"]),
         )
+        if stray := sorted(set(entry["equivalence"]) - set(entry["stage3"])):
+            raise ConfigError(
+                f"equivalence names {', '.join(stray)}, which stage3 does not build",
+                where=where,
+                fix="list stage3 components only",
+            )
         unknown = sorted(set(entry["checks"]) - set(CHECKS))
         if unknown:
             raise ConfigError(

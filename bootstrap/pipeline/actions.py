@@ -26,6 +26,7 @@ from ..builder.spec import ComponentSpec, SourceTree
 from ..checks.accept import AcceptanceSpec, run_acceptance
 from ..checks.audit import TreeAuditSpec, audit_tree
 from ..checks.chrootcheck import CompilerCheckSpec, run_compiler_check
+from ..checks.equivalence import EquivalenceSpec, run_equivalence
 from ..checks.fixpoint import FixpointSpec, run_fixpoint
 from ..core.errors import BootstrapError, FetchError
 from ..exec import runner
@@ -106,6 +107,11 @@ def compiler_check(spec: CompilerCheckSpec) -> None:
 @reported
 def fixpoint(spec: FixpointSpec) -> None:
     run_fixpoint(spec)
+
+
+@reported
+def equivalence(spec: EquivalenceSpec) -> None:
+    run_equivalence(spec)
 
 
 @reported

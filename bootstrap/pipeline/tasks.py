@@ -27,6 +27,7 @@ from ..builder.spec import ComponentSpec, SourceTree
 from ..checks.accept import AcceptanceSpec
 from ..checks.audit import TreeAuditSpec
 from ..checks.chrootcheck import CORE_TOOLS, MUSL_TOOLS_CHECKS, CompilerCheckSpec
+from ..checks.equivalence import EquivalenceSpec
 from ..checks.fixpoint import FixpointSpec
 from ..checks.preflight import tasks_needing_root
 from ..core.fsutil import sha256_file
@@ -165,6 +166,9 @@ def stage_checks(
     fixed = tuple(s for s in built if s.recipe.get("fixpoint"))
     if stage == "stage3" and "stage3-fixpoint" in checks and fixed:
         yield fixpoint_task(project, target, fixed, union)
+    sample = tuple(s for s in built if s.name in project.profile.equivalence and s.native_llvm)
+    if stage == "stage3" and "stage3-equivalence" in checks and sample:
+        yield equivalence_task(project, target, sample, union)
 
 
 def tree_key(project: Project, target: Target, stage: str, **check: Any) -> BuildKey:
@@ -200,6 +204,27 @@ def fixpoint_task(
         union,
         log,
         needs_root=any(s.in_chroot for s in fixed),
+    )
+
+
+def equivalence_task(
+    project: Project, target: Target, sample: tuple[ComponentSpec, ...], union: str
+) -> Task:
+    """Build a sample again with the emulated compiler; byte-identical to the native one's?"""
+    layout = project.layout(target)
+    twins = tuple(project.emulated_twin(s) for s in sample)
+    spec = EquivalenceSpec(
+        pairs=tuple(zip(sample, twins, strict=True)),
+        results=layout.base / "reports" / "stage3-equivalence.json",
+        key=tree_key(project, target, "stage3", equivalence=[t.plan for t in twins]),
+    )
+    doc = (
+        f"build {', '.join(s.name for s in sample)} again with the emulated compiler; the "
+        "same bytes as with the build machine's LLVM?"
+    )
+    log = layout.log("stage3", "equivalence")
+    return check_task(
+        "equivalence", target, "stage3", doc, actions.equivalence, spec, union, log, True
     )
 
 

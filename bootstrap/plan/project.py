@@ -11,7 +11,7 @@ out of it.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from ..builder.spec import ComponentSpec, SourceTree
 from ..builder.styles import apply_style
 from ..builder.styles import cmake as cmake_style
 from ..checks.audit import ForbiddenStrings
+from ..checks.equivalence import SUFFIX as EQUIVALENCE_SUFFIX
 from ..core.errors import ConfigError
 from ..core.fsutil import checkout_digest
 from ..fetching.fetch import cache_path
@@ -378,6 +379,17 @@ class Project:
         if any(cross.get(f) != native.get(f) for f in ("source", "cmake_caches")):
             return "cross-llvm and llvm differ in their source or CMake cache"
         return ""
+
+    def emulated_twin(self, spec: ComponentSpec) -> ComponentSpec:
+        """`spec` built the reference way, its compiler under qemu, in its own work dir
+        (the equivalence check compares the two)."""
+        plan = component_plan(spec.stage, spec.recipe, native=False)
+        return replace(
+            spec,
+            recipe={**spec.recipe, "name": spec.name + EQUIVALENCE_SUFFIX},
+            plan={**plan, "files": spec.plan["files"]},
+            note="",
+        )
 
     @cached_property
     def emulation_note(self) -> str:

@@ -408,3 +408,17 @@ def test_emulate_and_host_mode_run_the_emulated_compiler_and_say_why() -> None:
     smoke = component(project(profile="smoke", target="all"), foreign, "make", "stage3")
     assert "/native" not in json.dumps(smoke.plan)
     assert "runs its compiler under qemu" in smoke.note
+
+
+def test_the_equivalence_check_rebuilds_a_foreign_targets_sample_emulated() -> None:
+    native, foreign = native_and_foreign()
+    p = project(profile="full", target="all", toolchain="llvm")
+    tasks = {t.name: t for t in all_tasks(p) if isinstance(t, Task)}
+    assert f"equivalence:{foreign}/stage3" in tasks
+    assert f"equivalence:{native}/stage3" not in tasks  # nothing ran natively there
+    zlib = component(p, foreign, "zlib", "stage3")
+    twin = p.emulated_twin(zlib)
+    assert zlib.native_llvm and not twin.native_llvm
+    assert twin.work != zlib.work and twin.closure == zlib.closure
+    host = names(project(profile="full", target="all", toolchain="host"))
+    assert not any(n.startswith("equivalence:") for n in host)
