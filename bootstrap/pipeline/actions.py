@@ -110,6 +110,15 @@ def fixpoint(spec: FixpointSpec) -> None:
 
 
 @reported
+def no_rootfs(profile: str) -> None:
+    raise BootstrapError(
+        f"profile '{profile}' builds no stage3, so there is no rootfs to pack or verify",
+        where="stages/profiles.yml",
+        fix="use a profile whose stage3 lists components (full, smoke), or run `doit stage2`",
+    )
+
+
+@reported
 def equivalence(spec: EquivalenceSpec) -> None:
     run_equivalence(spec)
 

@@ -592,27 +592,32 @@ def entry_tasks(project: Project, root_tasks: list[str]) -> Iterator[TaskItem]:
     has_rootfs = bool(project.profile.components("stage3"))
     # with a baseline, a run that verifies the tarball also reports its drift
     drift = [f"drift:{a}" for a in arches] if project.config.selection.baseline else []
+    # a selection that cannot end in a rootfs says so and fails, never "nothing to do"
+    no_rootfs = {} if has_rootfs else {"actions": [(actions.no_rootfs, [profile])]}
     for stage in STAGES:
-        final = stage == "stage3" and has_rootfs  # the main job ends in a verified tarball
+        final = stage == "stage3"  # the main job ends in a verified tarball
         yield entry(
             stage,
             f"build {stage} for the selected target(s) [profile {profile}]"
             + (", pack and verify the rootfs" if final else ""),
             task_dep=(
                 [t for a in arches for t in (f"verify:{a}", f"lock:{a}")] + drift
-                if final
+                if final and has_rootfs
                 else [f"{stage}:{a}" for a in arches]
             ),
+            **(no_rootfs if final else {}),
         )
     yield entry(
         "rootfs",
         "pack the stage3 root into a reproducible tarball (out/<arch>/), with its lockfile",
         task_dep=[t for a in arches if has_rootfs for t in (f"rootfs:{a}", f"lock:{a}")],
+        **no_rootfs,
     )
     yield entry(
         "verify",
         "unpack the rootfs tarball and verify it in a sandboxed chroot (JSON + JUnit)",
         task_dep=[*(f"verify:{a}" for a in arches if has_rootfs), *(drift if has_rootfs else [])],
+        **no_rootfs,
     )
     yield entry(
         "lock",

@@ -94,6 +94,14 @@ def test_unknown_target_is_a_clear_error(mini_repo: MiniRepo) -> None:
     assert "aarch64" in proc.stderr
 
 
+def test_a_selection_without_a_rootfs_says_so_and_fails(mini_repo: MiniRepo) -> None:
+    for entry in ("rootfs", "verify", "stage3"):
+        proc = mini_repo.doit(entry, check=False)
+        assert proc.returncode != 0, entry
+        assert "profile 'test' builds no stage3" in proc.stdout + proc.stderr
+        assert "nothing to do" not in proc.stdout + proc.stderr
+
+
 def test_list_shows_entry_tasks_with_docs(mini_repo: MiniRepo) -> None:
     out = mini_repo.doit("list").stdout
     for name in ("stage1", "stage2", "stage3", "fetch", "check", "rootfs", "verify", "accept"):
