@@ -1,11 +1,15 @@
-"""The equivalence check of a foreign target's stage3: what the build machine's LLVM built
-(through native-exec) must equal what the emulated compiler builds.
+"""Equivalence checks: a sample of stage3 components is built again another way that must
+give the same bytes, and every object file and archive of the two build dirs and every
+installed file is compared; a difference fails the check and names the file.
 
-Each sampled component is built again the reference way, every compiler process under
-qemu, from the same prepared source, against the same dependencies and at the same
-in-chroot paths, into its own work dir. Every object file and archive of the two build dirs
-and every installed file must then be the same, byte for byte; a difference fails the check
-and names the file.
+- `stage3-equivalence`: a foreign target's builds ran the build machine's LLVM (through
+  native-exec); the twins run the emulated compiler, every compiler process under qemu.
+- `stage3-compiler-equivalence` (the analogue of GCC's three-stage compare): the twins are
+  built by the stage's other clang, stage3's own where /serpent's was used and the other
+  way round; the two are the same source and configuration.
+
+A twin builds from the same prepared source, against the same dependencies (but for the
+compiler) and at the same in-chroot paths, in its own work dir.
 """
 
 from __future__ import annotations
@@ -21,15 +25,15 @@ from ..builder.spec import ComponentSpec
 from ..core.errors import BuildError
 from ..core.fsutil import fresh_dir, remove_tree, write_atomic
 
-SUFFIX = "-emulated"
 OBJECT_MAGIC = (b"\x7fELF", b"!<arch>\n")  # ELF files (objects, libraries, programs), archives
 
 
 @dataclass(frozen=True)
 class EquivalenceSpec:
-    pairs: tuple[tuple[ComponentSpec, ComponentSpec], ...]  # (as built, its emulated twin)
+    pairs: tuple[tuple[ComponentSpec, ComponentSpec], ...]  # (as built, its twin)
     results: Path
     key: BuildKey  # the checked tree's digest and the twins' plans
+    compared: str = "the build machine's LLVM and the emulated one"  # for the message
 
 
 def rebuild(twin: ComponentSpec) -> Path:
@@ -83,9 +87,9 @@ def run_equivalence(spec: EquivalenceSpec) -> None:
     )
     if failed:
         lines = [f"{name}: {', '.join(found[:5])}" for name, found in failed.items()]
+        twin = spec.pairs[0][1]
         raise BuildError(
-            "the build machine's LLVM and the emulated one built different bytes:\n  "
-            + "\n  ".join(lines),
-            fix=f"compare the files with the twin's in its work dir (*{SUFFIX}); until it is "
-            f"understood, build with --emulate; see {spec.results}",
+            f"{spec.compared} built different bytes:\n  " + "\n  ".join(lines),
+            fix=f"compare the files with the twins' in their work dirs (e.g. {twin.work}); "
+            f"see {spec.results}",
         )

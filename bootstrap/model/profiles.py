@@ -17,6 +17,7 @@ CHECKS = (
     "stage2-chroot",
     "stage3-fixpoint",
     "stage3-equivalence",
+    "stage3-compiler-equivalence",
 )
 
 PROFILE_FIELDS: tuple[Field, ...] = (
@@ -43,8 +44,8 @@ PROFILE_FIELDS: tuple[Field, ...] = (
     Field(
         "equivalence",
         list,
-        "stage3 components the stage3-equivalence check builds again with the emulated "
-        "compiler (a foreign target's, when it runs the build machine's LLVM)",
+        "stage3 components the stage3-equivalence checks build again: with the emulated "
+        "compiler (where a foreign target ran the build machine's LLVM), with the other clang",
         default=list,
         check=list_of(str),
     ),

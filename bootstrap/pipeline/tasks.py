@@ -166,9 +166,12 @@ def stage_checks(
     fixed = tuple(s for s in built if s.recipe.get("fixpoint"))
     if stage == "stage3" and "stage3-fixpoint" in checks and fixed:
         yield fixpoint_task(project, target, fixed, union)
-    sample = tuple(s for s in built if s.name in project.profile.equivalence and s.native_llvm)
-    if stage == "stage3" and "stage3-equivalence" in checks and sample:
-        yield equivalence_task(project, target, sample, union)
+    sample = tuple(s for s in built if s.name in project.profile.equivalence)
+    native = tuple(s for s in sample if s.native_llvm)
+    if stage == "stage3" and "stage3-equivalence" in checks and native:
+        yield equivalence_task(project, target, native, union)
+    if stage == "stage3" and "stage3-compiler-equivalence" in checks and sample:
+        yield compiler_equivalence_task(project, target, sample, union)
 
 
 def tree_key(project: Project, target: Target, stage: str, **check: Any) -> BuildKey:
@@ -211,21 +214,48 @@ def equivalence_task(
     project: Project, target: Target, sample: tuple[ComponentSpec, ...], union: str
 ) -> Task:
     """Build a sample again with the emulated compiler; byte-identical to the native one's?"""
-    layout = project.layout(target)
     twins = tuple(project.emulated_twin(s) for s in sample)
-    spec = EquivalenceSpec(
-        pairs=tuple(zip(sample, twins, strict=True)),
-        results=layout.base / "reports" / "stage3-equivalence.json",
-        key=tree_key(project, target, "stage3", equivalence=[t.plan for t in twins]),
-    )
     doc = (
         f"build {', '.join(s.name for s in sample)} again with the emulated compiler; the "
         "same bytes as with the build machine's LLVM?"
     )
-    log = layout.log("stage3", "equivalence")
-    return check_task(
-        "equivalence", target, "stage3", doc, actions.equivalence, spec, union, log, True
+    return twin_check_task(project, target, "equivalence", doc, sample, twins, union)
+
+
+def compiler_equivalence_task(
+    project: Project, target: Target, sample: tuple[ComponentSpec, ...], union: str
+) -> Task:
+    """Build a sample again with the stage's other clang (stage2's or stage3's); the same?"""
+    twins = tuple(project.compiler_twin(s) for s in sample)
+    doc = (
+        f"build {', '.join(s.name for s in sample)} again with the other clang (stage2's "
+        "for stage3's and back); byte-identical?"
     )
+    compared = "stage2's clang and stage3's clang"
+    return twin_check_task(
+        project, target, "compiler-equivalence", doc, sample, twins, union, compared
+    )
+
+
+def twin_check_task(
+    project: Project,
+    target: Target,
+    kind: str,
+    doc: str,
+    sample: tuple[ComponentSpec, ...],
+    twins: tuple[ComponentSpec, ...],
+    union: str,
+    compared: str = EquivalenceSpec.compared,
+) -> Task:
+    layout = project.layout(target)
+    spec = EquivalenceSpec(
+        pairs=tuple(zip(sample, twins, strict=True)),
+        results=layout.base / "reports" / f"stage3-{kind}.json",
+        key=tree_key(project, target, "stage3", **{kind: [(t.plan, t.closure) for t in twins]}),
+        compared=compared,
+    )
+    log = layout.log("stage3", kind)
+    return check_task(kind, target, "stage3", doc, actions.equivalence, spec, union, log, True)
 
 
 def rootfs_spec(project: Project, target: Target) -> RootfsSpec:

@@ -23,7 +23,6 @@ from ..builder.spec import ComponentSpec, SourceTree
 from ..builder.styles import apply_style
 from ..builder.styles import cmake as cmake_style
 from ..checks.audit import ForbiddenStrings
-from ..checks.equivalence import SUFFIX as EQUIVALENCE_SUFFIX
 from ..core.errors import ConfigError
 from ..core.fsutil import checkout_digest
 from ..fetching.fetch import cache_path
@@ -380,15 +379,31 @@ class Project:
             return "cross-llvm and llvm differ in their source or CMake cache"
         return ""
 
-    def emulated_twin(self, spec: ComponentSpec) -> ComponentSpec:
+    def emulated_twin(self, spec: ComponentSpec, suffix: str = "-emulated") -> ComponentSpec:
         """`spec` built the reference way, its compiler under qemu, in its own work dir
-        (the equivalence check compares the two)."""
+        (the equivalence checks compare the two)."""
         plan = component_plan(spec.stage, spec.recipe, native=False)
         return replace(
             spec,
-            recipe={**spec.recipe, "name": spec.name + EQUIVALENCE_SUFFIX},
+            recipe={**spec.recipe, "name": spec.name + suffix},
             plan={**plan, "files": spec.plan["files"]},
             note="",
+        )
+
+    def compiler_twin(self, spec: ComponentSpec) -> ComponentSpec:
+        """`spec` built by the other clang of its stage: stage3's own (the `llvm`
+        component) where it used /serpent's, /serpent's where it used stage3's; the clang
+        in the chroot runs for real (under qemu for a foreign target)."""
+        graph = self.graph(spec.stage)
+        compiler = {"llvm", *graph.closure("llvm")}
+        closure = (
+            set(spec.closure) - {"llvm"} if "llvm" in spec.closure else set(spec.closure) | compiler
+        )
+        ordered = tuple(n for n in graph.order if n in closure)
+        return replace(
+            self.emulated_twin(spec, "-other-clang"),
+            closure=ordered,
+            replaces=tuple((n, graph.replaces[n]) for n in ordered),
         )
 
     @cached_property

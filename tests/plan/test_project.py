@@ -422,3 +422,16 @@ def test_the_equivalence_check_rebuilds_a_foreign_targets_sample_emulated() -> N
     assert twin.work != zlib.work and twin.closure == zlib.closure
     host = names(project(profile="full", target="all", toolchain="host"))
     assert not any(n.startswith("equivalence:") for n in host)
+
+
+def test_the_compiler_equivalence_check_swaps_the_clang_of_a_sample() -> None:
+    p = project(profile="full", target="all", toolchain="llvm")
+    tasks = {t.name for t in all_tasks(p) if isinstance(t, Task)}
+    assert {"compiler-equivalence:x86_64/stage3", "compiler-equivalence:aarch64/stage3"} <= tasks
+    zlib = component(p, "aarch64", "zlib", "stage3")
+    assert "llvm" not in zlib.closure  # built by /serpent's clang ...
+    twin = p.compiler_twin(zlib)
+    assert "llvm" in twin.closure and set(zlib.closure) < set(twin.closure)  # ... and by stage3's
+    assert not twin.native_llvm  # the new clang itself runs, under qemu for aarch64
+    musl = component(p, "x86_64", "musl-native", "stage3")
+    assert "llvm" in musl.closure and "llvm" not in p.compiler_twin(musl).closure
