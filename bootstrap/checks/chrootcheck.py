@@ -19,6 +19,7 @@ from ..exec import runner
 from ..exec.binfmt import ensure_binfmt
 from ..exec.sandbox import Bind, Sandbox
 from ..model.targets import Target
+from .accept import programs
 from .audit import ForbiddenStrings, audit_binary
 
 PROGRAMS = Path(__file__).resolve().parents[2] / "toolchain" / "acceptance"
@@ -26,6 +27,16 @@ PROGRAMS = Path(__file__).resolve().parents[2] / "toolchain" / "acceptance"
 COMPILER_CHECKS = (
     ("cc", "simple.c", ["-lm"], "in-root cc: sqrt(2)=1.414214 musl-42 len=7\n"),
     ("c++", "simple.cpp", ["-pthread"], "in-root c++: thread=42 caught=libc++\n"),
+)
+# a real package the root builds and tests with its own cmake, ninja and clang
+PACKAGE_BUILD = (
+    "cmake -S {src} -B /tmp/pkg -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null && "
+    "ninja -C /tmp/pkg >/dev/null && cd /tmp/pkg && (ctest --output-on-failure > ctest.log; "
+    "grep 'tests passed' ctest.log)"
+)
+PYTHON_CHECK = (
+    "import bz2, ctypes, hashlib, json, lzma, zlib; "
+    "print(zlib.crc32(b'serpent'), len(lzma.compress(b'x')) > 0, ctypes.sizeof(ctypes.c_long))"
 )
 # getconf's and getent's own checks (src/musl-tools), run against the root's programs
 MUSL_TOOLS_CHECKS = PROGRAMS.parents[1] / "src" / "musl-tools" / "tests" / "run.sh"
@@ -46,9 +57,10 @@ class RootProbe:
     target: Target
     scratch: Path
     log: Path
+    binds: tuple[Bind, ...] = ()  # more of the host inside (tests borrow its /usr)
 
     def run(self, argv: list[str]) -> str:
-        sandbox = Sandbox(self.root, (Bind(self.scratch, SCRATCH, writable=True),))
+        sandbox = Sandbox(self.root, (*self.binds, Bind(self.scratch, SCRATCH, writable=True)))
         env = runner.clean_env(source_date_epoch=0, home=Path("/tmp"))
         return runner.capture(
             sandbox.command(argv, cwd=SCRATCH), cwd=self.scratch, env=env, log=self.log
@@ -85,6 +97,48 @@ class RootProbe:
                 continue
             problems += self._compile_and_run(compiler, program, flags, expected, forbidden)
         return problems
+
+    def acceptance(self, forbidden: ForbiddenStrings) -> list[str]:
+        """stage1's acceptance matrix (C and C++, static and dynamic, threads, TLS,
+        iostreams, an exception from a shared library) built by the root's own clang."""
+        for source in PROGRAMS.iterdir():
+            shutil.copy(source, self.scratch / source.name)
+        problems: list[str] = []
+        for name, commands, expected, static in programs("/usr/bin/"):
+            try:
+                for argv in commands:
+                    self.run(argv)
+                problems += [
+                    f"{name}: {p}"
+                    for p in audit_binary(self.scratch / name, self.target, forbidden, static)
+                ]
+                printed = self.run([f"./{name}"])
+            except BuildError as err:
+                problems.append(f"{name}: {err.what.splitlines()[0]}")
+                continue
+            if printed != expected:
+                problems.append(f"{name} printed {printed!r}, not {expected!r}")
+        return problems
+
+    def builds_package(self, source: Path) -> list[str]:
+        """A real package (its prepared source) configured with the root's cmake, built
+        with its ninja and clang, and its test suite passing."""
+        shutil.copytree(source, self.scratch / "pkg-src", symlinks=True)
+        script = PACKAGE_BUILD.format(src=f"{SCRATCH}/pkg-src")
+        try:
+            printed = self.run(["/usr/bin/sh", "-c", script])
+        except BuildError as err:
+            return [f"building {source.name} failed: {err.what.splitlines()[0]}"]
+        return [] if "100% tests passed" in printed else [f"its tests: {printed.strip()}"]
+
+    def python(self) -> list[str]:
+        """python3 runs, with the modules the base system built it with."""
+        expected = "317874901 True 8\n"
+        try:
+            printed = self.run(["/usr/bin/python3", "-c", PYTHON_CHECK])
+        except BuildError as err:
+            return [f"python3 failed: {err.what.splitlines()[0]}"]
+        return [] if printed == expected else [f"python3 printed {printed!r}, not {expected!r}"]
 
     def _compile_and_run(
         self,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..checks.audit import ForbiddenStrings, scan_tree
-from ..checks.chrootcheck import probe_root
+from ..checks.chrootcheck import RootProbe, probe_root
 from ..core.errors import BootstrapError, BuildError
 from ..core.fsutil import remove_tree
 from ..model.targets import Target
@@ -33,6 +33,10 @@ class VerifySpec:
     results_json: Path
     results_junit: Path
     log: Path
+    # the full profile's rootfs builds software: stage1's acceptance matrix with its own
+    # clang, this package (a prepared source tree) with its cmake/ninja and tests, python3
+    toolchain_checks: bool = False
+    package: tuple[str, Path] | None = None  # (name, prepared source)
 
     @property
     def suite(self) -> str:
@@ -66,6 +70,10 @@ def audit(root: Path, spec: VerifySpec) -> list[str]:
     return [f"/{path}: {'; '.join(found)}" for path, found in sorted(problems.items())]
 
 
+def package_check(probe: RootProbe, name: str, source: Path) -> CheckResult:
+    return timed(f"builds-and-tests-{name}", lambda: probe.builds_package(source))
+
+
 def run_verify(spec: VerifySpec) -> None:
     root, scratch = spec.workdir / "root", spec.workdir / "scratch"
     remove_tree(spec.workdir)
@@ -78,6 +86,15 @@ def run_verify(spec: VerifySpec) -> None:
             timed("shell-and-core-tools", probe.core_tools),
             timed("cc-compiles-and-runs-c", lambda: probe.compiler(spec.forbidden)),
             timed("getconf-and-getent", probe.musl_tools),
+            *(
+                [
+                    timed("clang-acceptance-matrix", lambda: probe.acceptance(spec.forbidden)),
+                    timed("python3-runs", probe.python),
+                ]
+                if spec.toolchain_checks
+                else []
+            ),
+            *([package_check(probe, *spec.package)] if spec.package else []),
             timed("elf-and-path-audit", lambda: audit(root, spec)),
             timed("no-links-into-bootstrap-mounts", lambda: stray_links(root)),
         ]

@@ -18,6 +18,7 @@ CHECKS = (
     "stage3-fixpoint",
     "stage3-equivalence",
     "stage3-compiler-equivalence",
+    "rootfs-toolchain",
 )
 
 PROFILE_FIELDS: tuple[Field, ...] = (
@@ -42,6 +43,13 @@ PROFILE_FIELDS: tuple[Field, ...] = (
     ),
     Field("checks", list, f"checks to run: {', '.join(CHECKS)}", default=list, check=list_of(str)),
     Field(
+        "verify_package",
+        str,
+        "a stage3 component whose source the rootfs-toolchain check builds and tests inside "
+        "the rootfs with its own cmake, ninja and clang",
+        default="",
+    ),
+    Field(
         "equivalence",
         list,
         "stage3 components the stage3-equivalence checks build again: with the emulated "
@@ -61,6 +69,7 @@ class Profile:
     checks: tuple[str, ...] = ()
     base: dict[str, tuple[str, ...]] = field(default_factory=dict)
     equivalence: tuple[str, ...] = ()
+    verify_package: str = ""
 
     def components(self, stage: str) -> tuple[str, ...]:
         return self.stages.get(stage, ())
@@ -84,10 +93,13 @@ def load_profiles(path: Path, recipes: dict[str, Recipe]) -> dict[str, Profile]:
             checks=tuple(entry["checks"]),
             base=_base(entry["base"], entry, where),
             equivalence=tuple(entry["equivalence"]),
+            verify_package=entry["verify_package"],
         )
-        if stray := sorted(set(entry["equivalence"]) - set(entry["stage3"])):
+        named = {*entry["equivalence"], entry["verify_package"]} - {""}
+        if stray := sorted(named - set(entry["stage3"])):
             raise ConfigError(
-                f"equivalence names {', '.join(stray)}, which stage3 does not build",
+                f"equivalence or verify_package names {', '.join(stray)}, which stage3 does "
+                "not build",
                 where=where,
                 fix="list stage3 components only",
             )

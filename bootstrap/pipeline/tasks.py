@@ -381,6 +381,8 @@ def rootfs_tasks(project: Project, target: Target) -> Iterator[Task]:
         results_json=out / "verify.json",
         results_junit=out / "verify.junit.xml",
         log=layout.log("rootfs", "verify"),
+        toolchain_checks="rootfs-toolchain" in project.profile.checks,
+        package=verify_package(project, target),
     )
     yield subtask(
         "verify",
@@ -396,6 +398,8 @@ def rootfs_tasks(project: Project, target: Target) -> Iterator[Task]:
                     {
                         "program": project.acceptance_digest,
                         "musl-tools": sha256_file(MUSL_TOOLS_CHECKS),
+                        "toolchain": check.toolchain_checks,
+                        "package": check.package[0] if check.package else None,
                     }
                 )
             )
@@ -409,6 +413,15 @@ def rootfs_tasks(project: Project, target: Target) -> Iterator[Task]:
             **NEEDS_ROOT,
         },
     )
+
+
+def verify_package(project: Project, target: Target) -> tuple[str, Path] | None:
+    """The package the rootfs builds and tests with its own tools, and its prepared source."""
+    name = project.profile.verify_package
+    if not name or "rootfs-toolchain" not in project.profile.checks:
+        return None
+    spec = next(s for s in project.components(target) if (s.stage, s.name) == ("stage3", name))
+    return name, spec.tree.root
 
 
 def check_task(
