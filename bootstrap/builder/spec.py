@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..model.config import FetchPolicy
+from ..model.config import CachePolicy, FetchPolicy
 from ..model.layout import SHARED, Layout
 from ..model.sources import Source
 from ..model.targets import Target
@@ -67,6 +67,7 @@ class ComponentSpec:
     build_dir_key: BuildKey
     closure: tuple[str, ...]  # the stage's components it builds against, in union order
     replaces: tuple[tuple[str, tuple[str, ...]], ...]  # for the closure's union
+    cache: CachePolicy | None = None  # where finished layers are kept by key; not in any key
 
     @property
     def name(self) -> str:

@@ -314,6 +314,7 @@ class Project:
             ),
             closure=closure,
             replaces=tuple((n, graph.replaces[n]) for n in closure),
+            cache=self.config.cache,
         )
 
     def work_files(self, name: str, recipe: dict[str, Any]) -> dict[str, str]:
