@@ -9,10 +9,14 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tarfile
 import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -186,3 +190,62 @@ class MiniRepo:
 @pytest.fixture
 def mini_repo(tmp_path: Path) -> MiniRepo:
     return MiniRepo(tmp_path / "repo")
+
+
+# -- a real OCI registry on loopback (Debian's docker-registry, distribution 2.8) -----------
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (the registry takes it, or a test wants it dead)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Registry:
+    host: str  # 127.0.0.1:<port>
+    storage: Path
+
+    def repository(self, name: str = "serpent/layers") -> str:
+        return f"http://{self.host}/{name}"  # plain http: the --cache-remote form for it
+
+    def get(self, path: str, accept: str = "application/vnd.oci.image.manifest.v1+json") -> dict:
+        request = urllib.request.Request(f"http://{self.host}{path}", headers={"Accept": accept})
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return json.loads(reply.read())
+
+    def blob_file(self, digest: str) -> Path:
+        """Where the registry keeps a blob's bytes (its filesystem storage driver)."""
+        hexdigest = digest.removeprefix("sha256:")
+        return self.storage / f"docker/registry/v2/blobs/sha256/{hexdigest[:2]}/{hexdigest}/data"
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[Registry]:
+    binary = shutil.which("docker-registry")
+    if binary is None:
+        pytest.skip("needs /usr/bin/docker-registry: apt-get install docker-registry")
+    host = f"127.0.0.1:{free_port()}"
+    storage = tmp_path / "registry"
+    config = tmp_path / "registry.yml"
+    config.write_text(
+        f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
+        f"    rootdirectory: {storage}\nhttp:\n  addr: {host}\n"
+    )
+    with (tmp_path / "registry.log").open("w") as log:
+        proc = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"http://{host}/v2/", timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None, (tmp_path / "registry.log").read_text()
+                assert time.monotonic() < deadline, "the registry did not come up in 30 s"
+                time.sleep(0.1)
+        yield Registry(host, storage)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -21,6 +21,7 @@ from ..fetching.unpack import unpack
 from ..model.layout import Layout
 from ..model.recipes import COMMAND_PHASES
 from .buildenv import CommandRunner, relocates, variables
+from .cache import restore_layer, store_layer
 from .keys import BuildKey, current_key, layer_path, write_stamp
 from .layers import Layer, assemble, prune, publish
 from .relocate import build_path_rewrites, relocate_staged_install
@@ -87,23 +88,35 @@ def prepare_component(spec: ComponentSpec) -> None:
     write_atomic(stamp, spec.prepare_signature + "\n")
 
 
-def build_component(spec: ComponentSpec) -> None:
-    """view -> configure -> build -> install into a staging DESTDIR -> layer -> stamp.
+def build_component(spec: ComponentSpec, warn: Warn = print_warning) -> None:
+    """cache, or view -> configure -> build -> install into a staging DESTDIR; then the
+    layer and the stamp (and a built layer goes into the cache).
 
     The stamp goes first and comes last: a build cut short is never taken for done, and
     the layer it vouches for is complete by the time it is written."""
     key = current_key(spec.key, spec.label)
     stamp = spec.layout.stamp(spec.stage, spec.name, "built")
     stamp.unlink(missing_ok=True)
+    layer = spec.layout.layers(spec.stage, spec.name) / key
+    tree = layer.with_name(f".{key}.restored")
+    restored = restore_layer(spec.cache, key, spec.label, tree, spec.source_date_epoch, warn)
+    if restored:
+        _start_log(spec, key, f"restored from cache {restored}")
+    else:
+        tree = _built_tree(spec, key)
+    digest = publish(tree, layer)
+    prune(layer.parent, keep=layer)
+    write_stamp(stamp, key, digest)
+    if not restored:
+        store_layer(spec.cache, key, spec.label, layer, spec.source_date_epoch, warn)
+
+
+def _built_tree(spec: ComponentSpec, key: str) -> Path:
     assemble_view(spec)
     destdir = stage_install(spec, key)
     if relocates(spec.stage, spec.recipe):
         _relocate(spec, destdir)
-    tree = _layer_tree(spec, destdir)
-    layer = spec.layout.layers(spec.stage, spec.name) / key
-    digest = publish(tree, layer)
-    prune(layer.parent, keep=layer)
-    write_stamp(stamp, key, digest)
+    return _layer_tree(spec, destdir)
 
 
 @dataclass(frozen=True)
@@ -149,10 +162,7 @@ def _layer_tree(spec: ComponentSpec, destdir: Path) -> Path:
 
 def stage_install(spec: ComponentSpec, key: str) -> Path:
     """Run the plan's configure, build and install commands; return the staged DESTDIR."""
-    log = spec.layout.log(spec.stage, spec.name)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    depends = ", ".join(spec.closure) or "none"
-    log.write_text(f"build {spec.label} (key {key})\ndependencies: {depends}\n")
+    log = _start_log(spec, key, f"dependencies: {', '.join(spec.closure) or 'none'}")
     _build_dir(spec, current_key(spec.build_dir_key, spec.label))
     destdir = fresh_dir(spec.work / "destdir")
     for rel, text in spec.plan.get("files", {}).items():
@@ -162,6 +172,13 @@ def stage_install(spec: ComponentSpec, key: str) -> Path:
         for argv in spec.plan["commands"][phase]:
             commands.run(argv)
     return destdir
+
+
+def _start_log(spec: ComponentSpec, key: str, line: str) -> Path:
+    log = spec.layout.log(spec.stage, spec.name)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(f"build {spec.label} (key {key})\n{line}\n")
+    return log
 
 
 def _relocate(spec: ComponentSpec, destdir: Path) -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..model.config import FetchPolicy
+from ..model.config import CachePolicy, FetchPolicy
 from ..model.layout import SHARED, Layout
 from ..model.sources import Source
 from ..model.targets import Target
@@ -68,6 +68,7 @@ class ComponentSpec:
     closure: tuple[str, ...]  # the stage's components it builds against, in union order
     replaces: tuple[tuple[str, tuple[str, ...]], ...]  # for the closure's union
     note: str = ""  # what the run says once when it builds (e.g. why it emulates)
+    cache: CachePolicy | None = None  # where finished layers are kept by key; not in any key
 
     @property
     def name(self) -> str:

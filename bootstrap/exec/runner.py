@@ -86,6 +86,19 @@ def stream(argv: Sequence[str]) -> subprocess.Popen[bytes]:
     )
 
 
+def feed(argv: Sequence[str], out: Path) -> subprocess.Popen[bytes]:
+    """A command whose stdin the caller writes and whose stdout goes to the file `out` (a
+    compressor); stderr is kept for the caller's error message. Dies with doit."""
+    with out.open("wb") as sink:
+        return subprocess.Popen(
+            [str(a) for a in argv],
+            stdin=subprocess.PIPE,
+            stdout=sink,
+            stderr=subprocess.PIPE,
+            preexec_fn=_unblock_interrupts,
+        )
+
+
 def log_tail(log: Path, lines: int = TAIL_LINES) -> str:
     try:
         with log.open(errors="replace") as fh:

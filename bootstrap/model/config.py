@@ -4,6 +4,8 @@ sources are fetched from."""
 from __future__ import annotations
 
 import os
+import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +15,8 @@ from .options import Selection
 
 # Fixed rather than taken from git: a new commit must not invalidate every build.
 DEFAULT_SOURCE_DATE_EPOCH = 1700000000
+# host[:port]/repository, the repository as OCI spells it (lowercase, / . _ - inside)
+REGISTRY_REPOSITORY = re.compile(r"[\w.-]+(:\d+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+")
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,18 @@ class FetchPolicy:
 
 
 @dataclass(frozen=True)
+class CachePolicy:
+    """The component cache: finished layers by build key in a local dir, optionally backed
+    by a repository of an OCI registry. No part of it is an input of any key."""
+
+    local: Path
+    remote: str = ""  # host[:port]/repository
+    insecure: bool = False  # the registry speaks plain http
+    push: bool = False
+    run: str = ""  # this run's token: a remote that fails is reported once per run
+
+
+@dataclass(frozen=True)
 class Config:
     paths: Paths
     selection: Selection
@@ -84,6 +100,7 @@ class Config:
     mirror_dirs: tuple[Path, ...]
     mirror_override: Path | None  # written by `doit mirror`, applied when present
     explicit_overrides: tuple[Path, ...]  # --sources-override, applied after it
+    cache: CachePolicy | None  # None: --cache-dir off
 
     @classmethod
     def create(cls, repo: Path, selection: Selection) -> Config:
@@ -100,6 +117,7 @@ class Config:
             explicit_overrides=tuple(
                 Path(p).resolve() for p in selection.sources_override.split(":") if p
             ),
+            cache=_cache_policy(selection, repo),
         )
 
     @property
@@ -135,6 +153,39 @@ def _mirror_dirs(selection: Selection, paths: Paths) -> tuple[Path, ...]:
     if selection.mirror_dir:
         return tuple(Path(p).resolve() for p in selection.mirror_dir.split(":") if p)
     return (paths.default_mirror,) if paths.default_mirror.is_dir() else ()
+
+
+def _cache_policy(selection: Selection, repo: Path) -> CachePolicy | None:
+    remote = selection.cache_remote
+    if selection.cache_push and not remote:
+        raise BootstrapError(
+            "there is no registry to push to",
+            where="--cache-push (SERPENT_CACHE_PUSH)",
+            fix="add --cache-remote HOST/REPOSITORY, or drop --cache-push",
+        )
+    if selection.cache_dir == "off":
+        if remote:
+            raise BootstrapError(
+                "--cache-remote pulls through the local cache, which --cache-dir turns off",
+                where="--cache-dir (SERPENT_CACHE_DIR)",
+                fix="drop --cache-dir off, or --cache-remote",
+            )
+        return None
+    bare = remote.removeprefix("http://").removeprefix("https://")
+    if remote and not REGISTRY_REPOSITORY.fullmatch(bare):
+        raise BootstrapError(
+            f"{remote!r} is not a registry repository",
+            where="--cache-remote (SERPENT_CACHE_REMOTE)",
+            fix="give host[:port]/repository without a tag, e.g. ghcr.io/owner/serpent-layers, "
+            "or http://localhost:5000/serpent/layers for a plain-http registry",
+        )
+    return CachePolicy(
+        local=Path(selection.cache_dir).resolve() if selection.cache_dir else repo / "cache",
+        remote=bare,
+        insecure=remote.startswith("http://"),
+        push=selection.cache_push,
+        run=f"{os.getpid()}-{time.time_ns()}",
+    )
 
 
 def _mirror_override(paths: Paths) -> Path | None:

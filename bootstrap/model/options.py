@@ -105,6 +105,30 @@ OPTIONS: tuple[Option, ...] = (
         "holding <arch>/bootstrap.lock (e.g. the last good run's out/)",
         "SERPENT_BASELINE",
     ),
+    Option(
+        "cache_dir",
+        str,
+        "",
+        "component cache: finished layers by build key, restored instead of built (default: "
+        "./cache, shared by every build dir; 'off': no cache, not even --cache-remote)",
+        "SERPENT_CACHE_DIR",
+    ),
+    Option(
+        "cache_remote",
+        str,
+        "",
+        "OCI registry repository of the component cache, tag = build key: "
+        "host[:port]/repo (http://host... for a plain-http registry); credentials from the "
+        "docker config.json or SERPENT_CACHE_USER/SERPENT_CACHE_PASSWORD",
+        "SERPENT_CACHE_REMOTE",
+    ),
+    Option(
+        "cache_push",
+        bool,
+        False,
+        "upload the layers this run builds to --cache-remote",
+        "SERPENT_CACHE_PUSH",
+    ),
 )
 
 
@@ -123,6 +147,9 @@ class Selection:
     mirror_dir: str = ""
     sources_override: str = ""
     baseline: str = ""
+    cache_dir: str = ""
+    cache_remote: str = ""
+    cache_push: bool = False
 
 
 TRUE_WORDS = ("1", "true", "yes", "on", "y")

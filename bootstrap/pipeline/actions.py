@@ -85,8 +85,10 @@ def prepare(spec: ComponentSpec) -> None:
 
 
 @reported
-def build(spec: ComponentSpec) -> None:
-    build_component(spec)
+def build(spec: ComponentSpec) -> dict[str, Any] | None:
+    found: list[str] = []
+    build_component(spec, warn=collecting(found))
+    return _warnings(found)
 
 
 @reported

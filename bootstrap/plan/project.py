@@ -321,6 +321,7 @@ class Project:
             closure=closure,
             replaces=tuple((n, graph.replaces[n]) for n in closure),
             note=self.emulation_note if self.emulates(target, stage, recipe) else "",
+            cache=self.config.cache,
         )
 
     def work_files(self, name: str, recipe: dict[str, Any]) -> dict[str, str]:

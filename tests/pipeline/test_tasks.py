@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from conftest import COPY_RECIPE, REPO, MiniRepo, clean_environ
+import json
+import shutil
+from pathlib import Path
+
+from conftest import COPY_RECIPE, REPO, MiniRepo, Registry, clean_environ, free_port
 
 A64 = "aarch64"
 
@@ -394,3 +398,125 @@ def test_a_source_dir_outside_the_checkout_is_an_error(mini_repo: MiniRepo) -> N
     assert proc.returncode == 1
     assert "source_dir '../elsewhere' is not a directory of this checkout" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# -- the component cache (bootstrap.builder.cache) through real runs -----------------------
+
+COMPONENTS = (("stage1", "a1"), ("stage1", "b1"), ("stage2", "a2"))
+
+
+def counting_builds(repo: MiniRepo) -> Path:
+    """Each component's install step also appends its name to this file: what a run built."""
+    ran = repo.root / "builds-ran.txt"
+    for _, name in COMPONENTS:
+        recipe = repo.root / "stages" / "recipes" / f"{name}.yml"
+        recipe.write_text(recipe.read_text() + f"    - [sh, -c, 'echo {name} >> {ran}']\n")
+    return ran
+
+
+def built(ran: Path) -> list[str]:
+    return sorted(ran.read_text().split()) if ran.exists() else []
+
+
+def layer_digests(build: Path) -> dict[str, tuple[str, str]]:
+    """Each component's (key, layer digest), from its stamp."""
+    found = {}
+    for stage, name in COMPONENTS:
+        stamp = json.loads((build / A64 / "stamps" / stage / f"{name}.built").read_text())
+        found[name] = (stamp["key"], stamp["digest"])
+    return found
+
+
+def restored_from(build: Path, where: str) -> list[str]:
+    logs = [build / A64 / "logs" / stage / f"{name}.log" for stage, name in COMPONENTS]
+    return [log.parent.name for log in logs if f"restored from cache {where}\n" in log.read_text()]
+
+
+def run_report(build: Path) -> dict:
+    return json.loads((build / "reports" / "latest.json").read_text())
+
+
+def test_a_pushed_cache_lets_a_clean_build_dir_build_nothing(
+    mini_repo: MiniRepo, registry: Registry, tmp_path: Path
+) -> None:
+    ran = counting_builds(mini_repo)
+    remote = ("--cache-remote", registry.repository())
+    cold = ("stage2", "--target", A64, "--cache-dir", str(tmp_path / "cache-1"), *remote)
+    mini_repo.doit(*cold, "--cache-push")
+    assert built(ran) == ["a1", "a2", "b1"]
+    assert len(registry.get("/v2/serpent/layers/tags/list")["tags"]) == 3
+    clean = tmp_path / "clean-build"
+    proc = mini_repo.doit(
+        *("stage2", "--target", A64, "--cache-dir", str(tmp_path / "cache-2"), *remote),
+        env={"SERPENT_BUILD_DIR": str(clean)},
+    )
+    assert built(ran) == ["a1", "a2", "b1"]  # no build command ran
+    assert restored_from(clean, f"{registry.host}/serpent/layers") == ["stage1", "stage1", "stage2"]
+    statuses = {n: t["status"] for n, t in run_report(clean)["tasks"].items()}
+    assert [statuses[f"build:{A64}/{stage}/{name}"] for stage, name in COMPONENTS] == ["ok"] * 3
+    assert layer_digests(clean) == layer_digests(mini_repo.root / "build")
+    assert (clean / A64 / "stage2/usr/share/a2/file.txt").read_text() == "alpha original\n"
+    assert "warning" not in proc.stdout + proc.stderr
+
+
+def test_a_tampered_blob_is_rejected_reported_and_built(
+    mini_repo: MiniRepo, registry: Registry, tmp_path: Path
+) -> None:
+    ran = counting_builds(mini_repo)
+    remote = ("--cache-remote", registry.repository())
+    mini_repo.doit(
+        "stage2", "--target", A64, "--cache-dir", str(tmp_path / "c1"), *remote, "--cache-push"
+    )
+    key = layer_digests(mini_repo.root / "build")["b1"][0]
+    manifest = registry.get(f"/v2/serpent/layers/manifests/{key}")
+    tarball = next(
+        blob["digest"]
+        for blob in manifest["layers"]
+        if blob["annotations"]["org.opencontainers.image.title"] == "layer.tar.zst"
+    )
+    blob = registry.blob_file(tarball)
+    blob.write_bytes(blob.read_bytes()[:-100] + bytes(100))  # the end of the tarball zeroed
+    clean = tmp_path / "clean-build"
+    mini_repo.doit(
+        *("stage2", "--target", A64, "--cache-dir", str(tmp_path / "c2"), *remote),
+        env={"SERPENT_BUILD_DIR": str(clean)},
+    )
+    assert built(ran) == ["a1", "a2", "b1", "b1"]  # b1 built again, a1 and a2 restored
+    warnings = run_report(clean)["tasks"][f"build:{A64}/stage1/b1"]["warnings"]
+    assert len(warnings) == 1
+    assert warnings[0].startswith(
+        f"{A64}/stage1/b1: the cached layer from {registry.host}/serpent/layers is rejected: "
+        "the tarball's sha256 is "
+    )
+    # the bad copy was dropped; the entry there now is the one b1's build stored
+    rebuilt = (tmp_path / "c2" / key / "layer.tar.zst").read_bytes()
+    assert rebuilt == (tmp_path / "c1" / key / "layer.tar.zst").read_bytes() != blob.read_bytes()
+    assert layer_digests(clean) == layer_digests(mini_repo.root / "build")
+
+
+def test_an_unreachable_registry_is_one_warning_and_the_run_builds(
+    mini_repo: MiniRepo,
+) -> None:
+    ran = counting_builds(mini_repo)
+    dead = f"http://127.0.0.1:{free_port()}/serpent/layers"
+    mini_repo.doit("stage2", "--target", A64, "--cache-remote", dead, "--cache-push")
+    assert built(ran) == ["a1", "a2", "b1"]
+    warnings = [w for t in mini_repo.report()["tasks"].values() for w in t.get("warnings", [])]
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith("cache remote 127.0.0.1:") and "Connection refused" in warnings[0]
+    assert mini_repo.report()["ok"] is True
+
+
+def test_the_local_cache_alone_restores_a_deleted_build_dir(mini_repo: MiniRepo) -> None:
+    ran = counting_builds(mini_repo)
+    build = mini_repo.root / "build"
+    mini_repo.doit("stage2", "--target", A64)
+    first = layer_digests(build)
+    shutil.rmtree(build)
+    mini_repo.doit("stage2", "--target", A64)
+    assert built(ran) == ["a1", "a2", "b1"]
+    assert restored_from(build, str(mini_repo.root / "cache")) == ["stage1", "stage1", "stage2"]
+    assert layer_digests(build) == first
+    shutil.rmtree(build)
+    mini_repo.doit("stage2", "--target", A64, "--cache-dir", "off")
+    assert built(ran) == ["a1", "a1", "a2", "a2", "b1", "b1"]  # no cache: built again

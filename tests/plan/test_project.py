@@ -226,6 +226,28 @@ def test_a_recipe_change_touches_only_its_own_plan() -> None:
     }
 
 
+def test_the_cache_settings_are_no_input_of_any_key(tmp_path) -> None:
+    def keys(p: Project) -> dict[str, tuple]:
+        return {c.label: (c.key, c.build_dir_key) for c in p.components(p.targets["x86_64"])}
+
+    plain = project(profile="smoke", target="x86_64")
+    cached = Project.load(
+        Config.create(
+            REPO,
+            Selection(
+                profile="smoke",
+                target="x86_64",
+                cache_dir=str(tmp_path),
+                cache_remote="http://127.0.0.1:5000/serpent/layers",
+                cache_push=True,
+            ),
+        )
+    )
+    assert cached.config.cache != plain.config.cache
+    assert next(iter(cached.components(cached.targets["x86_64"]))).cache == cached.config.cache
+    assert keys(cached) == keys(plain)
+
+
 def test_a_component_is_keyed_on_its_closure_and_the_tree_it_uses() -> None:
     p = project(profile="full", target="x86_64", toolchain="host")
     specs = {c.label: c for c in p.components(p.targets["x86_64"])}
