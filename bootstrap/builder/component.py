@@ -1,14 +1,19 @@
-"""The component driver: prepare a source tree, then build against the union of its
-dependencies and publish the staged install as a layer.
+"""The component driver: restore the layer from the cache, or prepare the source tree
+and build against the union of the dependencies; publish the result as a layer.
 
-Both entry points are module-level functions taking one frozen ComponentSpec, so doit can
-run them in worker processes. A component counts as done only when its stamp is written,
-which happens after its layer was published under its key.
+The source is prepared only when a build really runs (a cache hit needs none of it): the
+shared prepared tree once, under a lock, whichever parallel build gets there first. The
+entry point is a module-level function taking one frozen ComponentSpec, so doit can run it
+in worker processes. A component counts as done only when its stamp is written, which
+happens after its layer was published under its key.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +59,39 @@ def prepare_source_tree(tree: SourceTree, warn: Warn = print_warning) -> None:
         remove_tree(staging)
         raise
     staging.rename(tree.root)
+
+
+def ensure_prepared_tree(tree: SourceTree, warn: Warn = print_warning) -> None:
+    """The shared prepared tree, made now if no build has made it yet."""
+    if tree.root.is_dir():
+        return
+    with _exclusive(tree.root.with_name(f"{tree.root.name}.lock")):
+        prepare_source_tree(tree, warn)
+
+
+@contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """A record lock on `path`, which doit's worker processes respect among themselves."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.lockf(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.lockf(handle, fcntl.LOCK_UN)
+
+
+def ensure_source(spec: ComponentSpec, warn: Warn = print_warning) -> None:
+    """The component's work/src, for a build about to run: the prepared tree linked in,
+    unless it is there already for this very prepare signature."""
+    ensure_prepared_tree(spec.tree, warn)
+    stamp = spec.layout.stamp(spec.stage, spec.name, "prepared")
+    try:
+        current = stamp.read_text().strip() == spec.prepare_signature
+    except OSError:
+        current = False
+    if not current or not (spec.work / "src").is_dir():
+        prepare_component(spec)
 
 
 def _verified(archive: Path, tree: SourceTree, warn: Warn) -> None:
@@ -103,7 +141,7 @@ def build_component(spec: ComponentSpec, warn: Warn = print_warning) -> None:
     if restored:
         _start_log(spec, key, f"restored from cache {restored}")
     else:
-        tree = _built_tree(spec, key)
+        tree = _built_tree(spec, key, warn)
     digest = publish(tree, layer)
     prune(layer.parent, keep=layer)
     write_stamp(stamp, key, digest)
@@ -111,7 +149,8 @@ def build_component(spec: ComponentSpec, warn: Warn = print_warning) -> None:
         store_layer(spec.cache, key, spec.label, layer, spec.source_date_epoch, warn)
 
 
-def _built_tree(spec: ComponentSpec, key: str) -> Path:
+def _built_tree(spec: ComponentSpec, key: str, warn: Warn) -> Path:
+    ensure_source(spec, warn)
     assemble_view(spec)
     destdir = stage_install(spec, key)
     if relocates(spec.stage, spec.recipe):

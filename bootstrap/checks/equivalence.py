@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..builder.component import assemble_view, stage_install
+from ..builder.component import assemble_view, ensure_prepared_tree, stage_install
 from ..builder.keys import BuildKey, layer_path
 from ..builder.layers import Entry, Layer, assemble, layer_manifest
 from ..builder.spec import ComponentSpec
@@ -39,6 +39,7 @@ class EquivalenceSpec:
 def rebuild(twin: ComponentSpec) -> Path:
     """Build the twin in its own work dir; return its staged install."""
     fresh_dir(twin.work)
+    ensure_prepared_tree(twin.tree)
     assemble([Layer(twin.tree.label, twin.tree.root)], twin.work / "src", {})
     assemble_view(twin)
     return stage_install(twin, "equivalence")

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..builder.component import assemble_view, stage_install
+from ..builder.component import assemble_view, ensure_source, stage_install
 from ..builder.keys import BuildKey, layer_path
 from ..builder.spec import ComponentSpec
 from ..core.errors import BuildError
@@ -47,6 +47,7 @@ def rebuild(spec: ComponentSpec) -> dict[str, dict[str, str | None]]:
         closure=(*spec.closure, spec.name),
         replaces=(*spec.replaces, (spec.name, tuple(spec.recipe["replaces"]))),
     )
+    ensure_source(spec)  # a layer restored from the cache came without it
     source = fresh_dir(again.work) / "src"
     runner.run(
         ["cp", "-a", f"{spec.work / 'src'}/.", str(source)],

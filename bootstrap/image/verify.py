@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..builder.component import ensure_prepared_tree
+from ..builder.spec import SourceTree
 from ..checks.audit import ForbiddenStrings, scan_tree
 from ..checks.chrootcheck import RootProbe, probe_root
 from ..core.errors import BootstrapError, BuildError
@@ -36,7 +38,7 @@ class VerifySpec:
     # the full profile's rootfs builds software: stage1's acceptance matrix with its own
     # clang, this package (a prepared source tree) with its cmake/ninja and tests, python3
     toolchain_checks: bool = False
-    package: tuple[str, Path] | None = None  # (name, prepared source)
+    package: tuple[str, SourceTree] | None = None  # (name, its prepared source)
 
     @property
     def suite(self) -> str:
@@ -70,8 +72,12 @@ def audit(root: Path, spec: VerifySpec) -> list[str]:
     return [f"/{path}: {'; '.join(found)}" for path, found in sorted(problems.items())]
 
 
-def package_check(probe: RootProbe, name: str, source: Path) -> CheckResult:
-    return timed(f"builds-and-tests-{name}", lambda: probe.builds_package(source))
+def package_check(probe: RootProbe, name: str, source: SourceTree) -> CheckResult:
+    def check() -> list[str]:
+        ensure_prepared_tree(source)
+        return probe.builds_package(source.root)
+
+    return timed(f"builds-and-tests-{name}", check)
 
 
 def run_verify(spec: VerifySpec) -> None:

@@ -18,11 +18,9 @@ from ..builder.component import (
     UnionSpec,
     assemble_union,
     build_component,
-    prepare_component,
-    prepare_source_tree,
 )
 from ..builder.keys import BuildKey, current_key, write_stamp
-from ..builder.spec import ComponentSpec, SourceTree
+from ..builder.spec import ComponentSpec
 from ..checks.accept import AcceptanceSpec, run_acceptance
 from ..checks.audit import TreeAuditSpec, audit_tree
 from ..checks.chrootcheck import CompilerCheckSpec, run_compiler_check
@@ -70,18 +68,6 @@ def fetch_selected(
     fetch_all(sources, policy, jobs=max(2, min(jobs, 6)), warn=collecting(found))
     print(f"{len(sources)} source(s) present and verified in {policy.cache_dir}")
     return _warnings(found)
-
-
-@reported
-def prepare_tree(tree: SourceTree) -> dict[str, Any] | None:
-    found: list[str] = []
-    prepare_source_tree(tree, warn=collecting(found))
-    return _warnings(found)
-
-
-@reported
-def prepare(spec: ComponentSpec) -> None:
-    prepare_component(spec)
 
 
 @reported

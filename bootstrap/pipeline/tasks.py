@@ -14,7 +14,6 @@ every target.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +83,7 @@ def fetch_tasks(project: Project) -> Iterator[TaskItem]:
 
 
 def component_tasks(project: Project) -> Iterator[TaskItem]:
-    """prepare/build per component, after its dependencies; a stage's tree and checks gate
+    """A build per component, after its dependencies; a stage's tree and checks gate
     the next stage."""
     yielded: set[str] = set()  # a shared component's tasks, made for the first target
     for target in project.targets.values():
@@ -97,7 +96,6 @@ def component_tasks(project: Project) -> Iterator[TaskItem]:
                 if spec.label in yielded:
                     continue
                 yielded.add(spec.label)
-                yield prepare_task(spec)
                 deps = [f"build:{labels[d]}" for d in spec.recipe["depends"]]
                 yield build_task(spec, [*deps, *gate])
             union = union_task(project, target, stage, built)
@@ -415,13 +413,13 @@ def rootfs_tasks(project: Project, target: Target) -> Iterator[Task]:
     )
 
 
-def verify_package(project: Project, target: Target) -> tuple[str, Path] | None:
+def verify_package(project: Project, target: Target) -> tuple[str, SourceTree] | None:
     """The package the rootfs builds and tests with its own tools, and its prepared source."""
     name = project.profile.verify_package
     if not name or "rootfs-toolchain" not in project.profile.checks:
         return None
     spec = next(s for s in project.components(target) if (s.stage, s.name) == ("stage3", name))
-    return name, spec.tree.root
+    return name, spec.tree
 
 
 def check_task(
@@ -530,70 +528,6 @@ def acceptance_task(project: Project, target: Target, union: str) -> Task:
     )
 
 
-@dataclass(frozen=True)
-class PreparedMatches:
-    """A prepared tree is up to date when its stamp holds exactly its prepare signature
-    (the stamp is written last, and removed before the tree is touched)."""
-
-    stamp: Path
-    signature: str
-
-    def __call__(self) -> bool:
-        try:
-            return self.stamp.read_text().strip() == self.signature
-        except OSError:
-            return False
-
-
-def tree_task_name(tree: SourceTree) -> str:
-    return f"source:{tree.label}/{tree.signature[:12]}"
-
-
-def tree_tasks(project: Project) -> Iterator[Task]:
-    """One unpack + patch per distinct prepared tree, shared by every target and stage."""
-    trees: dict[str, tuple[SourceTree, str | None]] = {}
-    for target in project.targets.values():
-        for spec in project.components(target):
-            trees.setdefault(spec.tree.signature, (spec.tree, spec.recipe.get("source")))
-    for tree, source in trees.values():
-        yield subtask(
-            "source",
-            tree_task_name(tree).removeprefix("source:"),
-            doc=f"unpack and patch {tree.label} once for every stage and target using it",
-            actions=[(actions.prepare_tree, [tree])],
-            task_dep=[f"fetch:{source}"] if source else [],
-            uptodate=[PathExists(tree.root)],
-            meta={
-                "target": "all",
-                "stage": "source",
-                "component": tree.label,
-                "log": str(tree.log),
-            },
-        )
-
-
-@dataclass(frozen=True)
-class PathExists:
-    path: Path
-
-    def __call__(self) -> bool:
-        return self.path.is_dir()
-
-
-def prepare_task(spec: ComponentSpec) -> Task:
-    stamp = spec.layout.stamp(spec.stage, spec.name, "prepared")
-    return subtask(
-        "prepare",
-        spec.label,
-        doc=f"link the prepared source of {spec.name} into {spec.label}'s work dir",
-        actions=[(actions.prepare, [spec])],
-        task_dep=[tree_task_name(spec.tree)],
-        targets=[str(stamp)],
-        uptodate=[PreparedMatches(stamp, spec.prepare_signature)],
-        meta=component_meta(spec, "prepare"),
-    )
-
-
 def build_task(spec: ComponentSpec, after: list[str]) -> Task:
     stamp = spec.layout.stamp(spec.stage, spec.name, "built")
     return subtask(
@@ -601,7 +535,11 @@ def build_task(spec: ComponentSpec, after: list[str]) -> Task:
         spec.label,
         doc=spec.recipe.get("doc") or f"build {spec.name}",
         actions=[(actions.build, [spec])],
-        task_dep=[f"prepare:{spec.label}", *after],
+        # its source is fetched first; unpacked and patched only if it really builds
+        task_dep=[
+            *([f"fetch:{spec.recipe['source']}"] if spec.recipe.get("source") else []),
+            *after,
+        ],
         targets=[str(stamp)],
         uptodate=[StampMatches(stamp, spec.key, layers=spec.layout.layers(spec.stage, spec.name))],
         meta={
@@ -701,7 +639,7 @@ def entry_tasks(project: Project, root_tasks: list[str]) -> Iterator[TaskItem]:
 
 
 def all_tasks(project: Project) -> Iterator[TaskItem]:
-    graph = [*fetch_tasks(project), *tree_tasks(project), *component_tasks(project)]
+    graph = [*fetch_tasks(project), *component_tasks(project)]
     arches = {t.arch for t in project.selected_targets}
     selected = [t for t in graph if isinstance(t, Task) and (t.meta or {}).get("target") in arches]
     yield from graph

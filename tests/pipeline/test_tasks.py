@@ -11,11 +11,17 @@ from conftest import COPY_RECIPE, REPO, MiniRepo, Registry, clean_environ, free_
 A64 = "aarch64"
 
 
+def prepared_trees(repo: MiniRepo) -> list[Path]:
+    """The shared unpacked + patched source trees (build/prepared/<signature>)."""
+    prepared = repo.root / "build" / "prepared"
+    return [p for p in prepared.iterdir() if p.is_dir()] if prepared.is_dir() else []
+
+
 def test_target_selects_only_that_chain(mini_repo: MiniRepo) -> None:
     mini_repo.doit("stage2", "--target", A64)
     ran = mini_repo.ran()
     assert "build:aarch64/stage2/a2" in ran
-    assert "prepare:aarch64/stage1/b1" in ran
+    assert "build:aarch64/stage1/b1" in ran
     assert not any("x86_64" in name for name in ran)
     staged = mini_repo.root / "build" / A64 / "stage2" / "usr" / "share" / "a2" / "file.txt"
     assert staged.read_text() == "alpha original\n"
@@ -36,7 +42,6 @@ def test_touching_a_patch_reruns_that_component_and_what_follows(mini_repo: Mini
     # a2 builds against the stage1 tree, whose bytes changed; its own output did not, so
     # the stage2 tree stays as it was
     assert mini_repo.ran_in_targets() == {
-        "prepare:aarch64/stage1/b1",
         "build:aarch64/stage1/b1",
         "union:aarch64/stage1",
         "build:aarch64/stage2/a2",
@@ -61,8 +66,8 @@ def test_a_comment_in_a_patch_rebuilds_that_component_only(mini_repo: MiniRepo) 
     patch = mini_repo.root / "patches" / "beta" / "0001-change.patch"
     patch.write_text("A comment above the hunks.\n" + patch.read_text())
     mini_repo.doit("stage2", "--target", A64)
-    assert mini_repo.ran_in_targets() == {"prepare:aarch64/stage1/b1", "build:aarch64/stage1/b1"}
-    assert [n for n in mini_repo.ran() if n.startswith("source:beta")]  # the new patch set
+    assert mini_repo.ran_in_targets() == {"build:aarch64/stage1/b1"}
+    assert len(prepared_trees(mini_repo)) == 3  # alpha, beta, beta with the new patch set
 
 
 def test_a_recipe_doc_is_not_an_input(mini_repo: MiniRepo) -> None:
@@ -119,12 +124,12 @@ def test_failure_names_component_and_log(mini_repo: MiniRepo) -> None:
     mini_repo.write_patch("no such line", "whatever")
     proc = mini_repo.doit("stage1", "--target", A64, check=False)
     assert proc.returncode != 0
-    assert "FAILED source:beta-1.0.tar.gz/" in proc.stdout
-    assert "0001-change.patch" in proc.stdout
+    assert "FAILED build:aarch64/stage1/b1" in proc.stdout
+    assert "0001-change.patch" in proc.stdout and "beta-1.0.tar.gz" in proc.stdout
     report = mini_repo.report()
     assert report["ok"] is False
     failed = [n for n, t in report["tasks"].items() if t["status"] == "failed"]
-    assert len(failed) == 1 and failed[0].startswith("source:beta-1.0.tar.gz/")
+    assert failed == ["build:aarch64/stage1/b1"]
 
 
 def test_sigterm_keeps_finished_work_and_kills_the_build(mini_repo: MiniRepo) -> None:
@@ -267,13 +272,11 @@ def test_an_install_only_change_reuses_the_build_dir(mini_repo: MiniRepo) -> Non
 
 def test_a_source_is_unpacked_once_for_every_stage_and_target(mini_repo: MiniRepo) -> None:
     mini_repo.doit("stage2", "--target", "all")
-    ran = mini_repo.ran()
-    # alpha serves a1 (stage1) and a2 (stage2) of both targets; beta serves b1 of both
-    assert sorted(n.split("/")[0] for n in ran if n.startswith("source:")) == [
-        "source:alpha-1.0.tar.gz",
-        "source:beta-1.0.tar.gz",
-    ]
-    assert len([n for n in ran if n.startswith("prepare:")]) == 6
+    # alpha serves a1 (stage1) and a2 (stage2) of both targets; beta serves b1 of both:
+    # two trees, each unpacked once (its log says so once), by whichever build came first
+    trees = prepared_trees(mini_repo)
+    assert len(trees) == 2
+    assert all(t.with_name(f"{t.name}.log").read_text().count("prepare ") == 1 for t in trees)
     a2 = mini_repo.root / "build" / A64 / "work" / "stage2" / "a2" / "src" / "file.txt"
     a1 = mini_repo.root / "build" / "x86_64" / "work" / "stage1" / "a1" / "src" / "file.txt"
     assert a2.stat().st_ino == a1.stat().st_ino  # linked, not copied
@@ -339,10 +342,7 @@ def test_a_shared_component_builds_once_and_every_target_uses_it(mini_repo: Mini
     profiles.write_text(profiles.read_text().replace("stage1: [a1, b1]", "stage1: [tools, a1, b1]"))
     mini_repo.doit("stage1", "--target", "all")
     ran = mini_repo.ran_in_targets()
-    assert {n for n in ran if "tools" in n} == {
-        "prepare:shared/stage1/tools",
-        "build:shared/stage1/tools",
-    }
+    assert {n for n in ran if "tools" in n} == {"build:shared/stage1/tools"}
     build = mini_repo.root / "build"
     for arch in ("x86_64", A64):
         # in each target's toolchain tree, as a hard link of the one layer
@@ -383,11 +383,7 @@ def test_a_source_dir_of_the_checkout_is_built_and_its_edits_rebuild(mini_repo: 
     assert staged.read_text() == "ours\n"
     (tool / "file.txt").write_text("ours, edited\n")
     mini_repo.doit("stage2", "--target", A64)
-    assert mini_repo.ran_in_targets() == {
-        "prepare:aarch64/stage2/a2",
-        "build:aarch64/stage2/a2",
-        "union:aarch64/stage2",
-    }
+    assert mini_repo.ran_in_targets() == {"build:aarch64/stage2/a2", "union:aarch64/stage2"}
     assert staged.read_text() == "ours, edited\n"
 
 
@@ -517,6 +513,7 @@ def test_the_local_cache_alone_restores_a_deleted_build_dir(mini_repo: MiniRepo)
     assert built(ran) == ["a1", "a2", "b1"]
     assert restored_from(build, str(mini_repo.root / "cache")) == ["stage1", "stage1", "stage2"]
     assert layer_digests(build) == first
+    assert not prepared_trees(mini_repo)  # restored layers need no source unpacked
     shutil.rmtree(build)
     mini_repo.doit("stage2", "--target", A64, "--cache-dir", "off")
     assert built(ran) == ["a1", "a1", "a2", "a2", "b1", "b1"]  # no cache: built again
