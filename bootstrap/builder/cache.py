@@ -24,6 +24,7 @@ import re
 import stat
 import tarfile
 import time
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from functools import partial
@@ -141,6 +142,36 @@ def store_layer(
         return
     if policy.push:
         _push(policy, entry, key, label, warn)
+
+
+def cached_files(
+    policy: CachePolicy | None,
+    key: str,
+    label: str,
+    files: Sequence[Path],
+    produce: Callable[[], bool],
+    epoch: int,
+    warn: Warn,
+) -> bool:
+    """`files` (in one directory) restored from the cache entry of `key`, or made by
+    `produce` and kept there when it succeeds (returns True). A check's results, a rootfs
+    tarball: outputs keyed by what they were made from. True when restored."""
+    home = files[0].parent
+    staging = home / f".{files[0].name}.restored"
+    if restore_layer(policy, key, label, staging, epoch, warn):
+        for path in files:
+            os.replace(staging / path.name, path)
+        remove_tree(staging)
+        return True
+    if produce() and policy is not None:
+        kept = home / f".{files[0].name}.kept"
+        remove_tree(kept)
+        kept.mkdir()
+        for path in files:
+            os.link(path, kept / path.name)
+        store_layer(policy, key, label, kept, epoch, warn)
+        remove_tree(kept)
+    return False
 
 
 # -- the local entry -------------------------------------------------------------------------

@@ -14,12 +14,13 @@ from typing import Any
 
 from doit.exceptions import TaskFailed
 
+from ..builder.cache import cached_files
 from ..builder.component import (
     UnionSpec,
     assemble_union,
     build_component,
 )
-from ..builder.keys import BuildKey, current_key, write_stamp
+from ..builder.keys import BuildKey, current_key, digest, write_stamp
 from ..builder.spec import ComponentSpec
 from ..checks.accept import AcceptanceSpec, run_acceptance
 from ..checks.audit import TreeAuditSpec, audit_tree
@@ -33,7 +34,7 @@ from ..image.drift import DriftSpec, run_drift
 from ..image.lockfile import LockSpec, write_lockfile
 from ..image.rootfs import RootfsSpec, pack_stage_root
 from ..image.verify import VerifySpec, run_verify
-from ..model.config import Config, FetchPolicy
+from ..model.config import CachePolicy, Config, FetchPolicy
 from ..model.sources import Source, load_sources
 
 
@@ -131,6 +132,34 @@ def drift(spec: DriftSpec) -> None:
 @reported
 def union(spec: UnionSpec) -> None:
     assemble_union(spec)
+
+
+@reported
+def cached(
+    run: Callable[[Any], Any],
+    spec: Any,
+    key: BuildKey,
+    files: Sequence[Path],
+    policy: CachePolicy | None,
+    epoch: int,
+    label: str,
+) -> TaskFailed | dict[str, Any] | None:
+    """`run(spec)` (an action), unless the component cache holds the `files` it made from
+    the same inputs (`key`: a check's tree, the rootfs's stage3 tree); what it makes is
+    kept there. Only outputs of a run that succeeded are kept."""
+    entry = digest({"outputs": label, "key": current_key(key, label)})
+    failed: list[TaskFailed] = []
+
+    def produce() -> bool:
+        result = run(spec)
+        if isinstance(result, TaskFailed):
+            failed.append(result)
+        return not failed
+
+    found: list[str] = []
+    if cached_files(policy, entry, label, files, produce, epoch, collecting(found)):
+        print(f"{label}: restored from the component cache")
+    return failed[0] if failed else _warnings(found)
 
 
 @reported

@@ -36,6 +36,7 @@ from ..image.lockfile import FORMAT as LOCK_FORMAT
 from ..image.lockfile import LOCK_NAME, LockSpec
 from ..image.rootfs import RootfsSpec
 from ..image.verify import VerifySpec
+from ..model.config import CachePolicy
 from ..model.layout import SHARED
 from ..model.options import doit_params
 from ..model.recipes import STAGES
@@ -196,6 +197,7 @@ def fixpoint_task(
     doc = f"rebuild {', '.join(s.name for s in fixed)} with itself; byte-identical?"
     log = layout.log("stage3", f"{fixed[0].name}-fixpoint")
     return check_task(
+        project,
         "fixpoint",
         target,
         "stage3",
@@ -253,7 +255,9 @@ def twin_check_task(
         compared=compared,
     )
     log = layout.log("stage3", kind)
-    return check_task(kind, target, "stage3", doc, actions.equivalence, spec, union, log, True)
+    return check_task(
+        project, kind, target, "stage3", doc, actions.equivalence, spec, union, log, True
+    )
 
 
 def rootfs_spec(project: Project, target: Target) -> RootfsSpec:
@@ -361,7 +365,17 @@ def rootfs_tasks(project: Project, target: Target) -> Iterator[Task]:
         doc=f"pack {target.arch}'s stage3 root into a reproducible tarball",
         actions=[
             (actions.unstamp, [stamp]),
-            (actions.rootfs, [packed]),
+            (
+                actions.cached,
+                [
+                    actions.rootfs,
+                    packed,
+                    key,
+                    [packed.tarball, packed.checksum],
+                    *outputs_cache(project),
+                    f"rootfs:{target.arch}",
+                ],
+            ),
             (actions.stamp, [stamp, key]),
         ],
         task_dep=[f"stage3:{target.arch}"],
@@ -422,7 +436,13 @@ def verify_package(project: Project, target: Target) -> tuple[str, SourceTree] |
     return name, spec.tree
 
 
+def outputs_cache(project: Project) -> tuple[CachePolicy | None, int]:
+    """Where checks and the rootfs keep what they made, by what they made it from."""
+    return project.config.cache, project.config.source_date_epoch
+
+
 def check_task(
+    project: Project,
     kind: str,
     target: Target,
     stage: str,
@@ -436,11 +456,16 @@ def check_task(
     """A check over a finished stage: results file as target, re-run when its key (the
     checked tree's digest and the check's own inputs) changes."""
     stamp = spec.results.with_name(f"{spec.results.name}.key")
+    name = f"{kind}:{target.arch}/{stage}"
     return subtask(
         kind,
         f"{target.arch}/{stage}",
         doc=doc,
-        actions=[(actions.unstamp, [stamp]), (run, [spec]), (actions.stamp, [stamp, spec.key])],
+        actions=[
+            (actions.unstamp, [stamp]),
+            (actions.cached, [run, spec, spec.key, [spec.results], *outputs_cache(project), name]),
+            (actions.stamp, [stamp, spec.key]),
+        ],
         task_dep=[after],
         targets=[str(spec.results)],
         uptodate=[StampMatches(stamp, spec.key, spec.results)],
@@ -475,6 +500,7 @@ def compiler_check_task(project: Project, target: Target, stage: str, union: str
     )
     doc = f"run the shell, core tools and the cc inside {target.arch}'s {stage}"
     return check_task(
+        project,
         "check",
         target,
         stage,
@@ -498,7 +524,9 @@ def tree_audit_task(project: Project, target: Target, stage: str, union: str) ->
         key=tree_key(project, target, stage, forbidden=project.forbidden_strings().digest_input()),
     )
     doc = f"audit every file of {target.arch}'s {stage} tree"
-    return check_task("audit", target, stage, doc, actions.audit, spec, union, spec.results)
+    return check_task(
+        project, "audit", target, stage, doc, actions.audit, spec, union, spec.results
+    )
 
 
 def acceptance_task(project: Project, target: Target, union: str) -> Task:
@@ -517,6 +545,7 @@ def acceptance_task(project: Project, target: Target, union: str) -> Task:
         ),
     )
     return check_task(
+        project,
         "accept",
         target,
         "stage1",

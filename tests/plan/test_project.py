@@ -296,7 +296,7 @@ def test_stage1_builtins_still_go_to_the_toolchain() -> None:
 
 def check_signatures(p: Project) -> dict[str, str]:
     return {
-        t.name: t.actions[1].args[0].key.plan
+        t.name: t.actions[1].args[2].plan  # the check spec's key
         for t in all_tasks(p)
         if isinstance(t, Task) and t.name.startswith(("accept:", "check:", "audit:"))
     }
