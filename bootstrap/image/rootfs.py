@@ -353,6 +353,14 @@ class RootfsSpec:
     def checksum(self) -> Path:
         return self.out_dir / f"{self.name}.tar.xz.sha256"
 
+    @property
+    def manifest(self) -> Path:
+        return self.out_dir / f"{self.name}.manifest.tsv"
+
+    @property
+    def outputs(self) -> tuple[Path, ...]:
+        return self.tarball, self.checksum, self.manifest
+
 
 def pack_stage_root(spec: RootfsSpec) -> None:
     made = pack_rootfs(

@@ -158,7 +158,7 @@ def cached(
 
     found: list[str] = []
     if cached_files(policy, entry, label, files, produce, epoch, collecting(found)):
-        print(f"{label}: restored from the component cache")
+        print(f"{label}: {', '.join(map(str, files))} restored from the component cache")
     return failed[0] if failed else _warnings(found)
 
 
