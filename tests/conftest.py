@@ -183,8 +183,8 @@ class MiniRepo:
         return {n for n, r in self.report()["tasks"].items() if r["status"] != "up-to-date"}
 
     def ran_in_targets(self) -> set[str]:
-        """Tasks of a target that executed: without the shared source trees."""
-        return {n for n in self.ran() if not n.startswith(("source:", "fetch:"))}
+        """Tasks of a target that executed: without the shared fetches."""
+        return {n for n in self.ran() if not n.startswith("fetch:")}
 
 
 @pytest.fixture

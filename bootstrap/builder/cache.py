@@ -158,19 +158,27 @@ def cached_files(
     tarball: outputs keyed by what they were made from. True when restored."""
     home = files[0].parent
     staging = home / f".{files[0].name}.restored"
+    names = sorted(p.name for p in files)
     if restore_layer(policy, key, label, staging, epoch, warn):
-        for path in files:
-            os.replace(staging / path.name, path)
+        if sorted(p.name for p in staging.iterdir()) == names:
+            for path in files:
+                os.replace(staging / path.name, path)
+            remove_tree(staging)
+            return True
+        warn(f"{label}: the cached entry does not hold {', '.join(names)}; making them")
         remove_tree(staging)
-        return True
     if produce() and policy is not None:
         kept = home / f".{files[0].name}.kept"
-        remove_tree(kept)
-        kept.mkdir()
-        for path in files:
-            os.link(path, kept / path.name)
-        store_layer(policy, key, label, kept, epoch, warn)
-        remove_tree(kept)
+        try:
+            remove_tree(kept)
+            kept.mkdir()
+            for path in files:
+                os.link(path, kept / path.name)
+            store_layer(policy, key, label, kept, epoch, warn)
+        except OSError as err:
+            warn(f"{label}: not kept in the cache: {err}")
+        finally:
+            remove_tree(kept)
     return False
 
 

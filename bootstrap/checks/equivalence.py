@@ -18,8 +18,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..builder.component import assemble_view, ensure_prepared_tree, stage_install
-from ..builder.keys import BuildKey, layer_path
+from ..builder.component import (
+    assemble_view,
+    ensure_prepared_tree,
+    ensure_source,
+    stage_install,
+)
+from ..builder.keys import BuildKey, current_key, layer_path
 from ..builder.layers import Entry, Layer, assemble, layer_manifest
 from ..builder.spec import ComponentSpec
 from ..core.errors import BuildError
@@ -34,6 +39,18 @@ class EquivalenceSpec:
     results: Path
     key: BuildKey  # the checked tree's digest and the twins' plans
     compared: str = "the build machine's LLVM and the emulated one"  # for the message
+
+
+def reference(built: ComponentSpec) -> None:
+    """The component's own build dir, made for its current inputs: a layer restored from
+    the cache came without one (or with an older one), so build it again first."""
+    marker = built.work / "build" / ".serpent-signature"
+    wanted = current_key(built.build_dir_key, built.label)
+    if marker.is_file() and marker.read_text().strip() == wanted:
+        return
+    ensure_source(built)
+    assemble_view(built)
+    stage_install(built, "equivalence reference")
 
 
 def rebuild(twin: ComponentSpec) -> Path:
@@ -72,6 +89,7 @@ def run_equivalence(spec: EquivalenceSpec) -> None:
     report: dict[str, dict[str, object]] = {}
     failed: dict[str, list[str]] = {}
     for built, twin in spec.pairs:
+        reference(built)
         destdir = rebuild(twin)
         found = compare(built, twin, destdir)
         report[built.name] = {
@@ -88,9 +106,9 @@ def run_equivalence(spec: EquivalenceSpec) -> None:
     )
     if failed:
         lines = [f"{name}: {', '.join(found[:5])}" for name, found in failed.items()]
-        twin = spec.pairs[0][1]
+        twin = next(t for b, t in spec.pairs if b.name in failed)
         raise BuildError(
             f"{spec.compared} built different bytes:\n  " + "\n  ".join(lines),
-            fix=f"compare the files with the twins' in their work dirs (e.g. {twin.work}); "
-            f"see {spec.results}",
+            fix=f"compare the files with the twin's in its work dir ({twin.work}, log "
+            f"{twin.layout.log(twin.stage, twin.name)}); see {spec.results}",
         )

@@ -22,7 +22,7 @@ from ..model.targets import Target
 from .results import CheckResult, write_results
 from .rootfs import unpack_rootfs, verify_checksum
 
-BOOTSTRAP_ONLY = ("/serpent", "/build")  # links must not point into the build's mounts
+BOOTSTRAP_ONLY = ("/serpent", "/build", "/native")  # links must not point into the build's mounts
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ instead of a Python traceback. A dict an action returns becomes the task's doit 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import wraps
+from functools import cache, wraps
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from ..checks.chrootcheck import CompilerCheckSpec, run_compiler_check
 from ..checks.equivalence import EquivalenceSpec, run_equivalence
 from ..checks.fixpoint import FixpointSpec, run_fixpoint
 from ..core.errors import BootstrapError, FetchError
+from ..core.fsutil import sha256_file
 from ..exec import runner
 from ..fetching.fetch import collecting, fetch_all, fetch_source
 from ..image.drift import DriftSpec, run_drift
@@ -134,6 +135,21 @@ def union(spec: UnionSpec) -> None:
     assemble_union(spec)
 
 
+@cache
+def checks_code() -> str:
+    """The code and data of the checks and the image: what made a cached result."""
+    repo = Path(__file__).resolve().parents[2]
+    files = sorted(
+        [
+            *(repo / "bootstrap" / "checks").glob("*.py"),
+            *(repo / "bootstrap" / "image").glob("*.py"),
+            *(repo / "toolchain" / "acceptance").iterdir(),
+            *(repo / "src" / "musl-tools" / "tests").iterdir(),
+        ]
+    )
+    return digest({str(f.relative_to(repo)): sha256_file(f) for f in files if f.is_file()})
+
+
 @reported
 def cached(
     run: Callable[[Any], Any],
@@ -147,7 +163,13 @@ def cached(
     """`run(spec)` (an action), unless the component cache holds the `files` it made from
     the same inputs (`key`: a check's tree, the rootfs's stage3 tree); what it makes is
     kept there. Only outputs of a run that succeeded are kept."""
-    entry = digest({"outputs": label, "key": current_key(key, label)})
+    entry = digest(
+        {
+            "outputs": [label.split(":")[0], *(p.name for p in files)],
+            "key": current_key(key, label),
+            "code": checks_code(),  # a changed check must not pass from the cache
+        }
+    )
     failed: list[TaskFailed] = []
 
     def produce() -> bool:

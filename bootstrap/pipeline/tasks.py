@@ -231,7 +231,7 @@ def compiler_equivalence_task(
         f"build {', '.join(s.name for s in sample)} again with the other clang (stage2's "
         "for stage3's and back); byte-identical?"
     )
-    compared = "stage2's clang and stage3's clang"
+    compared = "the stage's two clangs (/serpent's and stage3's own)"
     return twin_check_task(
         project, target, "compiler-equivalence", doc, sample, twins, union, compared
     )
@@ -248,10 +248,12 @@ def twin_check_task(
     compared: str = EquivalenceSpec.compared,
 ) -> Task:
     layout = project.layout(target)
+    key = tree_key(project, target, "stage3", **{kind: [(t.plan, t.closure) for t in twins]})
     spec = EquivalenceSpec(
         pairs=tuple(zip(sample, twins, strict=True)),
         results=layout.base / "reports" / f"stage3-{kind}.json",
-        key=tree_key(project, target, "stage3", **{kind: [(t.plan, t.closure) for t in twins]}),
+        # the twins also run what stage2 holds (at /serpent)
+        key=BuildKey(key.plan, (*key.inputs, ("stage2 tree", layout.union_stamp("stage2")))),
         compared=compared,
     )
     log = layout.log("stage3", kind)

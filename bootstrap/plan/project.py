@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..builder import driver
-from ..builder.buildenv import component_plan, in_chroot, without_install
+from ..builder.buildenv import NATIVE_EXEC_PATH, component_plan, in_chroot, without_install
 from ..builder.keys import BuildKey, digest
 from ..builder.spec import ComponentSpec, SourceTree
 from ..builder.styles import apply_style
@@ -166,7 +166,7 @@ class Project:
         }
         return ForbiddenStrings(
             paths=(str(paths.build), str(paths.repo)),
-            host_markers=("/usr/lib/llvm-", "/usr/lib/gcc", "-linux-gnu/"),
+            host_markers=("/usr/lib/llvm-", "/usr/lib/gcc", "-linux-gnu/", NATIVE_EXEC_PATH),
             markers_allowed=tuple(sorted(allowed.items())),
         )
 
@@ -374,6 +374,8 @@ class Project:
             return "host mode's LLVM is not the pinned build that stage2's clang is"
         if "llvm" not in self.profile.components("stage2"):
             return "stage2 has no clang (this profile's compiler in the chroot is another)"
+        if "native-exec" not in self.profile.components("stage1"):
+            return "stage1 does not build native-exec, the chroot's entry points to it"
         cross = resolve_recipe(self.recipes["cross-llvm"], "stage1", self.mode)
         native = resolve_recipe(self.recipes["llvm"], "stage2", self.mode)
         if any(cross.get(f) != native.get(f) for f in ("source", "cmake_caches")):
@@ -396,10 +398,17 @@ class Project:
         component) where it used /serpent's, /serpent's where it used stage3's; the clang
         in the chroot runs for real (under qemu for a foreign target)."""
         graph = self.graph(spec.stage)
+        if "llvm" not in graph.order:
+            raise ConfigError(
+                "stage3-compiler-equivalence needs stage3's own clang, and profile "
+                f"'{self.profile.name}' does not build llvm in {spec.stage}",
+                where=str(self.config.paths.profiles_file),
+                fix="add llvm to stage3, or drop stage3-compiler-equivalence from checks",
+            )
         compiler = {"llvm", *graph.closure("llvm")}
         closure = (
             set(spec.closure) - {"llvm"} if "llvm" in spec.closure else set(spec.closure) | compiler
-        )
+        ) - {spec.name}  # never its own output (llvm-runtimes is in llvm's closure)
         ordered = tuple(n for n in graph.order if n in closure)
         return replace(
             self.emulated_twin(spec, "-other-clang"),

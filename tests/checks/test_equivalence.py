@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -51,6 +52,16 @@ def test_a_twin_building_the_same_bytes_passes(built: tuple[Project, Equivalence
     run_equivalence(check)
     assert '"passed": true' in check.results.read_text()
     assert not check.pairs[0][1].work.exists()  # a passing twin leaves nothing behind
+
+
+def test_a_build_dir_the_cache_did_not_bring_is_built_again_first(
+    built: tuple[Project, EquivalenceSpec],
+) -> None:
+    _, check = built
+    spec = check.pairs[0][0]
+    shutil.rmtree(spec.work / "build")  # as after a restore from the cache
+    run_equivalence(check)
+    assert (spec.work / "build" / ".serpent-signature").is_file()
 
 
 def test_a_twin_building_other_bytes_fails_naming_the_file(

@@ -456,3 +456,5 @@ def test_the_compiler_equivalence_check_swaps_the_clang_of_a_sample() -> None:
     assert not twin.native_llvm  # the new clang itself runs, under qemu for aarch64
     musl = component(p, "x86_64", "musl-native", "stage3")
     assert "llvm" in musl.closure and "llvm" not in p.compiler_twin(musl).closure
+    runtimes = p.compiler_twin(component(p, "x86_64", "llvm-runtimes", "stage3"))
+    assert "llvm" in runtimes.closure and "llvm-runtimes" not in runtimes.closure
