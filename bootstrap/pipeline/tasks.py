@@ -14,6 +14,7 @@ every target.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -166,11 +167,10 @@ def stage_checks(
     if stage == "stage3" and "stage3-fixpoint" in checks and fixed:
         yield fixpoint_task(project, target, fixed, union)
     sample = tuple(s for s in built if s.name in project.profile.equivalence)
-    native = tuple(s for s in sample if s.native_llvm)
-    if stage == "stage3" and "stage3-equivalence" in checks and native:
-        yield equivalence_task(project, target, native, union)
-    if stage == "stage3" and "stage3-compiler-equivalence" in checks and sample:
-        yield compiler_equivalence_task(project, target, sample, union)
+    native = tuple(s for s in sample if s.native_llvm)  # only those have something to compare
+    for name, which in (("stage3-equivalence", native), ("stage3-compiler-equivalence", sample)):
+        if stage == "stage3" and name in checks and which:
+            yield twin_check_task(project, target, TWIN_CHECKS[name], which, union)
 
 
 def tree_key(project: Project, target: Target, stage: str, **check: Any) -> BuildKey:
@@ -210,52 +210,51 @@ def fixpoint_task(
     )
 
 
-def equivalence_task(
-    project: Project, target: Target, sample: tuple[ComponentSpec, ...], union: str
-) -> Task:
-    """Build a sample again with the emulated compiler; byte-identical to the native one's?"""
-    twins = tuple(project.emulated_twin(s) for s in sample)
-    doc = (
-        f"build {', '.join(s.name for s in sample)} again with the emulated compiler; the "
-        "same bytes as with the build machine's LLVM?"
-    )
-    return twin_check_task(project, target, "equivalence", doc, sample, twins, union)
+@dataclass(frozen=True)
+class TwinCheck:
+    """A check that builds a sample again another way that must give the same bytes."""
+
+    kind: str  # the task's name
+    twin: str  # the Project method that makes a component's twin
+    way: str  # how the twin builds, for the task's doc
+    compared: str  # for the failure message
 
 
-def compiler_equivalence_task(
-    project: Project, target: Target, sample: tuple[ComponentSpec, ...], union: str
-) -> Task:
-    """Build a sample again with the stage's other clang (stage2's or stage3's); the same?"""
-    twins = tuple(project.compiler_twin(s) for s in sample)
-    doc = (
-        f"build {', '.join(s.name for s in sample)} again with the other clang (stage2's "
-        "for stage3's and back); byte-identical?"
-    )
-    compared = "the stage's two clangs (/serpent's and stage3's own)"
-    return twin_check_task(
-        project, target, "compiler-equivalence", doc, sample, twins, union, compared
-    )
+TWIN_CHECKS = {
+    "stage3-equivalence": TwinCheck(
+        "equivalence",
+        "emulated_twin",
+        "with the emulated compiler (the same bytes as with the build machine's LLVM?)",
+        EquivalenceSpec.compared,
+    ),
+    "stage3-compiler-equivalence": TwinCheck(
+        "compiler-equivalence",
+        "compiler_twin",
+        "with the other clang (stage2's for stage3's and back; byte-identical?)",
+        "the stage's two clangs (/serpent's and stage3's own)",
+    ),
+}
 
 
 def twin_check_task(
     project: Project,
     target: Target,
-    kind: str,
-    doc: str,
+    check: TwinCheck,
     sample: tuple[ComponentSpec, ...],
-    twins: tuple[ComponentSpec, ...],
     union: str,
-    compared: str = EquivalenceSpec.compared,
 ) -> Task:
     layout = project.layout(target)
+    kind = check.kind
+    twins = tuple(getattr(project, check.twin)(s) for s in sample)
     key = tree_key(project, target, "stage3", **{kind: [(t.plan, t.closure) for t in twins]})
     spec = EquivalenceSpec(
         pairs=tuple(zip(sample, twins, strict=True)),
         results=layout.base / "reports" / f"stage3-{kind}.json",
         # the twins also run what stage2 holds (at /serpent)
         key=BuildKey(key.plan, (*key.inputs, ("stage2 tree", layout.union_stamp("stage2")))),
-        compared=compared,
+        compared=check.compared,
     )
+    doc = f"build {', '.join(s.name for s in sample)} again {check.way}"
     log = layout.log("stage3", kind)
     return check_task(
         project, kind, target, "stage3", doc, actions.equivalence, spec, union, log, True
