@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ BAR_REFRESH = 2.0  # seconds between status updates in the bar (a terminal)
 HEARTBEAT = 300.0  # seconds between "still running" lines without a terminal
 DURATIONS = "durations.json"  # the last successful duration of each task, for the ETA
 CPU_POINTS = 2000  # CPU samples kept in the JSON report (a long run's are averaged)
+CHECKPOINT = 300.0  # seconds between rewrites of a running run's report (see _checkpoint)
 
 
 def reporter_class(report_dir: Path) -> type:
@@ -61,6 +63,17 @@ def _load_durations(path: Path) -> dict[str, float]:
     return {k: float(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
+def _counts(results: dict[str, dict[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for entry in results.values():
+        counts[entry["status"]] = counts.get(entry["status"], 0) + 1
+    return counts
+
+
+def _json(report: dict[str, Any]) -> str:
+    return json.dumps(report, indent=2, sort_keys=True) + "\n"
+
+
 def _load_results(path: str | None) -> Any:
     """A check task's JSON results file, embedded into the run report."""
     try:
@@ -91,6 +104,9 @@ class BootstrapReporter:
         self.parallel = max(1, int(options.get("num_process") or 1))
         self.deps: dict[str, list[str]] = {}  # task_dep of every selected task (critical path)
         self.sampler: CpuSampler | None = None
+        self.run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime(self.started))
+        self.writing = threading.Lock()  # the watcher thread checkpoints too
+        self.checkpointed = 0.0
 
     # -- doit reporter API -----------------------------------------------------------------
     def initialize(self, tasks: dict[str, Any], selected_tasks: list[str]) -> None:
@@ -109,10 +125,12 @@ class BootstrapReporter:
         )
         if self.bar.disable:
             self.watcher = Watcher(
-                lambda text: self._say(f"   running: {text}{self._eta()}"), HEARTBEAT
+                lambda text: self._tick(self._say, f"   running: {text}{self._eta()}"), HEARTBEAT
             )
         else:
-            self.watcher = Watcher(lambda text: self._show_status(text + self._eta()), BAR_REFRESH)
+            self.watcher = Watcher(
+                lambda text: self._tick(self._show_status, text + self._eta()), BAR_REFRESH
+            )
 
     def get_status(self, task: Any) -> None:
         pass
@@ -131,6 +149,7 @@ class BootstrapReporter:
             self.watcher.started(task.name, Path(log) if log else None)
         if self.bar:
             self.bar.set_description_str(task.name[-40:], refresh=True)
+        self._checkpoint()
 
     def add_success(self, task: Any) -> None:
         self._record(task, "ok", warnings=_task_warnings(task))
@@ -168,7 +187,7 @@ class BootstrapReporter:
             }
         self.interrupted = bool(interrupted)
         path = self._write_report()
-        write_atomic(self.report_dir / DURATIONS, json.dumps(self.history, sort_keys=True) + "\n")
+        self._write_durations()
         for task, fail in self.failures:
             self._print_failure(task, fail)
         for msg in self.errors:
@@ -176,7 +195,7 @@ class BootstrapReporter:
         for name, entry in self.results.items():
             for warning in entry.get("warnings", ()):
                 self.out.write(f"warning: {name}: {warning}\n")
-        counts = self._counts()
+        counts = _counts(self.results)
         summary = ", ".join(f"{n} {status}" for status, n in counts.items())
         verdict = (
             "INTERRUPTED"
@@ -243,6 +262,8 @@ class BootstrapReporter:
         self.results[task.name] = entry
         if self.bar:
             self.bar.update(1)
+        if start:
+            self._checkpoint()
 
     def _span(self, name: str) -> dict[str, float]:
         """When a task that ran started and ended, in seconds since the run started."""
@@ -254,36 +275,61 @@ class BootstrapReporter:
             "end": round(time.time() - self.started, 3),
         }
 
-    def _counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for entry in self.results.values():
-            counts[entry["status"]] = counts.get(entry["status"], 0) + 1
-        return counts
+    def _tick(self, show: Any, text: str) -> None:
+        show(text)
+        if time.time() - self.checkpointed >= CHECKPOINT:
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """Rewrite run-<id>.json while the run goes on (`"complete": false`, the tasks still
+        running with their time so far), so a run that is killed outright, as a session's
+        end does, still leaves what it did and how long it took. latest.* stay the last
+        finished run's."""
+        with self.writing:
+            now = self.checkpointed = time.time()
+            results = dict(self.results)  # copied whole: the main thread adds to it
+            running = {
+                name: {"status": "running", "duration": round(now - start, 3), **self._span(name)}
+                for name, start in dict(self.starts).items()
+                if name not in results
+            }
+            report = self._report({**results, **running}, cpu=[], complete=False)
+            write_atomic(self.report_dir / f"run-{self.run_id}.json", _json(report))
+            self._write_durations()
+
+    def _write_durations(self) -> None:
+        history = json.dumps(dict(self.history), sort_keys=True)
+        write_atomic(self.report_dir / DURATIONS, history + "\n")
+
+    def _report(
+        self, results: dict[str, Any], cpu: list[tuple[float, float]], complete: bool
+    ) -> dict[str, Any]:
+        return {
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
+            "duration": round(time.time() - self.started, 3),
+            "complete": complete,
+            "argv": sys.argv[1:],
+            "ok": not self.failures and not self.errors and not self.interrupted,
+            "counts": _counts(results),
+            "tasks": results,
+            "errors": self.errors,
+            "critical_path": critical_path(results, self.deps),
+            "cpu_busy": downsample(cpu, CPU_POINTS),  # [seconds since start, % busy]
+        }
 
     def _write_report(self) -> Path:
         """run-<id>.json and its timeline run-<id>.svg, each also as latest.*"""
         cpu = self.sampler.close() if self.sampler else []
-        duration = round(time.time() - self.started, 3)
-        critical = critical_path(self.results, self.deps)
-        started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started))
-        report = {
-            "started": started,
-            "duration": duration,
-            "argv": sys.argv[1:],
-            "ok": not self.failures and not self.errors and not self.interrupted,
-            "counts": self._counts(),
-            "tasks": self.results,
-            "errors": self.errors,
-            "critical_path": critical,
-            "cpu_busy": downsample(cpu, CPU_POINTS),  # [seconds since start, % busy]
-        }
-        text = json.dumps(report, indent=2, sort_keys=True) + "\n"
+        report = self._report(self.results, cpu, complete=True)
         command = " ".join(["doit", *sys.argv[1:]])
-        svg = render_timeline(self.results, duration, cpu, critical, f"run {started}", command)
-        run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime(self.started))
-        for name, content in ((f"run-{run_id}.json", text), (f"run-{run_id}.svg", svg)):
-            write_atomic(self.report_dir / name, content)
-            write_atomic(self.report_dir / name.replace(f"run-{run_id}", "latest"), content)
+        title = f"run {report['started']}"
+        svg = render_timeline(
+            self.results, report["duration"], cpu, report["critical_path"], title, command
+        )
+        with self.writing:
+            for suffix, content in ((".json", _json(report)), (".svg", svg)):
+                write_atomic(self.report_dir / f"run-{self.run_id}{suffix}", content)
+                write_atomic(self.report_dir / f"latest{suffix}", content)
         return self.report_dir / "latest.json"
 
     def _print_failure(self, task: Any, fail: Any) -> None:

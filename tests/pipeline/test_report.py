@@ -4,12 +4,16 @@ and the end of the output; they do not fail the run."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import MiniRepo
+from conftest import REPO, MiniRepo, clean_environ
 
 
 class Gone(BaseHTTPRequestHandler):
@@ -57,3 +61,36 @@ def test_a_fetch_fallback_is_a_warning_in_the_report(
 
     mini_repo.doit(*processes, "stage1", "--target", "aarch64")  # up to date: no stale warnings
     assert "warnings" not in mini_repo.report()["tasks"]["fetch:alpha"]
+
+
+def test_a_killed_run_leaves_its_report_so_far(mini_repo: MiniRepo) -> None:
+    """A session's end kills doit outright: the run's report still says what finished and
+    which task was running, and for how long, so a build spread over several runs can be
+    timed."""
+    recipe = mini_repo.root / "stages" / "recipes" / "b1.yml"
+    recipe.write_text(recipe.read_text() + "pre_install:\n  - [sleep, '71.31']\n")
+    argv = [sys.executable, "-m", "doit", "-f", str(mini_repo.root / "dodo.py"), "stage1"]
+    env = {**clean_environ(), "PYTHONPATH": str(REPO), "SERPENT_PROFILE": "test"}
+    proc = subprocess.Popen(
+        [*argv, "--target", "aarch64"], cwd=mini_repo.root, env=env, stdout=subprocess.DEVNULL
+    )
+    deadline = time.time() + 60
+    while not subprocess.run(["pgrep", "-f", "sleep 71.31"], capture_output=True).stdout:
+        assert time.time() < deadline, "the build never started"
+        time.sleep(0.1)
+    time.sleep(1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    subprocess.run(["pkill", "-9", "-f", "sleep 71.31"])
+
+    [path] = (mini_repo.root / "build" / "reports").glob("run-*.json")
+    report = json.loads(path.read_text())
+    assert report["complete"] is False
+    tasks = report["tasks"]
+    assert tasks["build:aarch64/stage1/a1"]["status"] == "ok"
+    running = tasks["build:aarch64/stage1/b1"]
+    assert running["status"] == "running" and running["duration"] >= 0
+    assert not (mini_repo.root / "build" / "reports" / "latest.json").exists()
+
+    mini_repo.doit("stage1", "--target", "aarch64", check=False)
+    assert mini_repo.report()["complete"] is True

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Copy a finished run's small text outputs into docs/runs/ so it can be audited without
+rebuilding it: the rootfs manifest and sha256, verify.json/JUnit, bootstrap.lock, every
+check's results (build/<arch>/reports/*.json) and the time each task took.
+
+A long build spans several doit runs (it resumes where the last one stopped), so a task's
+time is the sum over every run report in build/reports/ where it ran; `runs` says how
+many. Tarballs, layers and bootstrap.lock.files (per-file manifests of every layer) stay
+out.
+
+    .venv/bin/python tools/record_run.py --target x86_64 docs/runs/2026-12-04-x86_64-full
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+OUT_FILES = ("*.manifest.tsv", "*.tar.xz.sha256", "verify.json", "verify.junit.xml")
+OUT_FILES += ("bootstrap.lock", "drift.json")
+
+
+def task_times(report_dir: Path, arch: str) -> tuple[list[dict], list[dict]]:
+    """Per task of this target (and the shared ones): seconds summed over the runs where it
+    ran, how many runs, the last status. Plus one line per run."""
+    tasks: dict[str, dict] = {}
+    runs = []
+    for report in sorted(report_dir.glob("run-*.json")):
+        run = json.loads(report.read_text())
+        runs.append({k: run[k] for k in ("started", "argv", "duration", "counts")})
+        for name, task in run["tasks"].items():
+            if task.get("target") not in (arch, "shared") or task["status"] == "up-to-date":
+                continue
+            entry = tasks.setdefault(name, {"task": name, "seconds": 0.0, "runs": 0})
+            entry["seconds"] = round(entry["seconds"] + task["duration"], 1)
+            entry["runs"] += 1
+            entry["status"] = task["status"]
+    return sorted(tasks.values(), key=lambda t: t["task"]), runs
+
+
+def record(arch: str, dest: Path, build: Path) -> list[Path]:
+    dest.mkdir(parents=True, exist_ok=True)
+    copied = []
+    sources = [p for pattern in OUT_FILES for p in sorted((build / "out" / arch).glob(pattern))]
+    sources += sorted((build / arch / "reports").glob("*.json"))
+    for path in sources:
+        copied.append(Path(shutil.copy2(path, dest / path.name)))
+    tasks, runs = task_times(build / "reports", arch)
+    times = dest / "durations.json"
+    times.write_text(json.dumps({"tasks": tasks, "runs": runs}, indent=1) + "\n")
+    return [*copied, times]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--target", required=True, help="x86_64 or aarch64")
+    parser.add_argument("--build-dir", type=Path, default=REPO / "build")
+    parser.add_argument("dest", type=Path, help="e.g. docs/runs/<date>-<arch>-full")
+    args = parser.parse_args()
+    if not (args.build_dir / args.target).is_dir():
+        print(
+            f"error: no build of {args.target} in {args.build_dir}\n"
+            "fix: run the bootstrap first, or pass --build-dir",
+            file=sys.stderr,
+        )
+        return 2
+    for path in record(args.target, args.dest, args.build_dir):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
