@@ -126,13 +126,11 @@ class LoadedFloat(float):
         return obj
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate keys (YAML keeps the last one silently) and
-    remembers where each float came from."""
+class _Checks:
+    """What a loader adds to YAML's safe loader: it rejects duplicate keys (YAML keeps the
+    last one silently) and remembers where each float came from."""
 
-    def __init__(self, text: str, path: Path) -> None:
-        super().__init__(text)
-        self.path = path
+    path: Path
 
     def _at(self, mark: yaml.Mark) -> str:
         return f"{self.path}:{mark.line + 1}:{mark.column + 1}"
@@ -150,14 +148,32 @@ class _Loader(yaml.SafeLoader):
                     fix="keep one of them: YAML would silently use the last",
                 )
             first[(key.tag, key.value)] = key.start_mark
-        return super().construct_mapping(node, deep=deep)
+        return super().construct_mapping(node, deep=deep)  # type: ignore[misc]
 
     def construct_float(self, node: yaml.ScalarNode) -> LoadedFloat:
-        value = self.construct_yaml_float(node)
+        value = self.construct_yaml_float(node)  # type: ignore[attr-defined]
         return LoadedFloat(value, text=node.value, where=self._at(node.start_mark))
 
 
-_Loader.add_constructor("tag:yaml.org,2002:float", _Loader.construct_float)
+class _Loader(_Checks, yaml.SafeLoader):
+    """The pure-Python parser: the wording and places of syntax errors."""
+
+    def __init__(self, text: str, path: Path) -> None:
+        super().__init__(text)
+        self.path = path
+
+
+class _FastLoader(_Checks, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """libyaml's parser where PyYAML has it (a no-op run reads every data file); a file it
+    rejects is parsed again by _Loader for the error."""
+
+    def __init__(self, text: str, path: Path) -> None:
+        super().__init__(text)
+        self.path = path
+
+
+for _cls in (_Loader, _FastLoader):
+    _cls.add_constructor("tag:yaml.org,2002:float", _cls.construct_float)
 
 
 def load_yaml(path: Path) -> Any:
@@ -167,11 +183,20 @@ def load_yaml(path: Path) -> Any:
         text = path.read_text()
     except FileNotFoundError:
         raise ConfigError("file not found", where=str(path)) from None
-    loader = _Loader(text, path)
     try:
-        return loader.get_single_data()
+        return _parse(_FastLoader, text, path)
+    except yaml.YAMLError:
+        pass
+    try:
+        return _parse(_Loader, text, path)
     except yaml.YAMLError as err:
         raise _syntax_error(path, text, err) from None
+
+
+def _parse(loader_class: type[_Loader] | type[_FastLoader], text: str, path: Path) -> Any:
+    loader = loader_class(text, path)
+    try:
+        return loader.get_single_data()
     finally:
         loader.dispose()
 
