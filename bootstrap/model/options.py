@@ -64,7 +64,8 @@ OPTIONS: tuple[Option, ...] = (
         int,
         0,
         "components built at the same time (0 = one per core); each build's make/ninja "
-        "also waits while the load is above the core count, so together they stay near it",
+        "also waits while the load is above a little more than the core count, so together "
+        "they stay near it",
         "SERPENT_BUILDS",
     ),
     Option(
