@@ -19,27 +19,11 @@ import shutil
 import sys
 from pathlib import Path
 
+from bootstrap.pipeline.report import task_seconds
+
 REPO = Path(__file__).resolve().parent.parent
 OUT_FILES = ("*.manifest.tsv", "*.tar.xz.sha256", "verify.json", "verify.junit.xml")
 OUT_FILES += ("bootstrap.lock", "drift.json")
-
-
-def task_times(report_dir: Path, arch: str) -> tuple[list[dict], list[dict]]:
-    """Per task of this target (and the shared ones): seconds summed over the runs where it
-    ran, how many runs, the last status. Plus one line per run."""
-    tasks: dict[str, dict] = {}
-    runs = []
-    for report in sorted(report_dir.glob("run-*.json")):
-        run = json.loads(report.read_text())
-        runs.append({k: run[k] for k in ("started", "argv", "duration", "counts")})
-        for name, task in run["tasks"].items():
-            if task.get("target") not in (arch, "shared") or task["status"] == "up-to-date":
-                continue
-            entry = tasks.setdefault(name, {"task": name, "seconds": 0.0, "runs": 0})
-            entry["seconds"] = round(entry["seconds"] + task["duration"], 1)
-            entry["runs"] += 1
-            entry["status"] = task["status"]
-    return sorted(tasks.values(), key=lambda t: t["task"]), runs
 
 
 def record(arch: str, dest: Path, build: Path) -> list[Path]:
@@ -49,7 +33,7 @@ def record(arch: str, dest: Path, build: Path) -> list[Path]:
     sources += sorted((build / arch / "reports").glob("*.json"))
     for path in sources:
         copied.append(Path(shutil.copy2(path, dest / path.name)))
-    tasks, runs = task_times(build / "reports", arch)
+    tasks, runs = task_seconds(build / "reports", (arch, "shared"))
     times = dest / "durations.json"
     times.write_text(json.dumps({"tasks": tasks, "runs": runs}, indent=1) + "\n")
     return [*copied, times]

@@ -15,6 +15,7 @@ compiler) and at the same in-chroot paths, in its own work dir.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,9 +91,11 @@ def run_equivalence(spec: EquivalenceSpec) -> None:
     failed: dict[str, list[str]] = {}
     for built, twin in spec.pairs:
         reference(built)
+        start = time.monotonic()
         destdir = rebuild(twin)
         found = compare(built, twin, destdir)
         report[built.name] = {
+            "twin_seconds": round(time.monotonic() - start, 1),  # its build, the other way
             "objects": len(objects(twin.work / "build")),
             "installed": len(layer_manifest(destdir)),
             "differ": found,

@@ -82,6 +82,24 @@ def _load_results(path: str | None) -> Any:
         return None
 
 
+def task_seconds(report_dir: Path, targets: tuple[str, ...]) -> tuple[list[dict], list[dict]]:
+    """Per task of these targets that ran: seconds summed over every run report (a long
+    build resumes across runs), how many runs, its last status. Plus one line per run."""
+    tasks: dict[str, dict[str, Any]] = {}
+    runs = []
+    for path in sorted(report_dir.glob("run-*.json")):
+        run = json.loads(path.read_text())
+        runs.append({k: run.get(k) for k in ("started", "argv", "duration", "counts", "complete")})
+        for name, task in run["tasks"].items():
+            if task.get("target") not in targets or task["status"] == "up-to-date":
+                continue
+            entry = tasks.setdefault(name, {"task": name, "seconds": 0.0, "runs": 0})
+            entry["seconds"] = round(entry["seconds"] + task["duration"], 1)
+            entry["runs"] += 1
+            entry["status"] = task["status"]
+    return sorted(tasks.values(), key=lambda t: t["task"]), runs
+
+
 class BootstrapReporter:
     desc = "progress bar, per-task logs, failure summary and a JSON run report"
     report_dir: Path = Path("build/reports")
@@ -92,6 +110,7 @@ class BootstrapReporter:
         self.started = time.time()
         self.results: dict[str, dict[str, Any]] = {}
         self.starts: dict[str, float] = {}
+        self.metas: dict[str, dict[str, Any]] = {}  # of the tasks that started
         self.notes: set[str] = set()  # said once per run
         self.failures: list[tuple[Any, Any]] = []
         self.errors: list[str] = []
@@ -139,6 +158,7 @@ class BootstrapReporter:
         if not task.actions:
             return
         self.starts[task.name] = time.time()
+        self.metas[task.name] = task.meta or {}
         note = (task.meta or {}).get("note")
         if note and note not in self.notes:
             self.notes.add(note)
@@ -184,6 +204,7 @@ class BootstrapReporter:
                 "status": "interrupted",
                 "duration": round(time.time() - self.starts[name], 3),
                 **self._span(name),
+                **self.metas[name],
             }
         self.interrupted = bool(interrupted)
         path = self._write_report()
@@ -277,7 +298,7 @@ class BootstrapReporter:
 
     def _tick(self, show: Any, text: str) -> None:
         show(text)
-        if time.time() - self.checkpointed >= CHECKPOINT:
+        if time.time() - self.checkpointed >= CHECKPOINT:  # a kill loses at most this much
             self._checkpoint()
 
     def _checkpoint(self) -> None:
@@ -289,7 +310,12 @@ class BootstrapReporter:
             now = self.checkpointed = time.time()
             results = dict(self.results)  # copied whole: the main thread adds to it
             running = {
-                name: {"status": "running", "duration": round(now - start, 3), **self._span(name)}
+                name: {
+                    "status": "running",
+                    "duration": round(now - start, 3),
+                    **self._span(name),
+                    **self.metas.get(name, {}),
+                }
                 for name, start in dict(self.starts).items()
                 if name not in results
             }

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Benchmark: a foreign target's stage3 against the build machine's own, from the runs'
+reports. Goal (issue 14): aarch64's stage3 at most 1.5x x86_64's on the same machine.
+
+Per stage3 component: x86_64 built natively, aarch64 built with the build machine's LLVM
+(native-exec, the default), and, for the equivalence check's sample, aarch64 built again
+fully emulated (`twin_seconds` in build/aarch64/reports/stage3-equivalence.json). Times are
+summed over every run report in build/reports (a build resumed across runs counts all its
+runs); the totals are the sums of the stage3 build tasks, so both targets are measured the
+same way whatever ran beside them. Exit 1 when a total is missing or the ratio is above
+the goal.
+
+    .venv/bin/python tools/stage3_speed.py [--build-dir build] [--foreign aarch64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from bootstrap.pipeline.report import task_seconds
+
+REPO = Path(__file__).resolve().parent.parent
+GOAL = 1.5
+
+
+def stage3_seconds(build: Path, arch: str) -> dict[str, float]:
+    tasks, _ = task_seconds(build / "reports", (arch,))
+    prefix = f"build:{arch}/stage3/"
+    return {t["task"][len(prefix) :]: t["seconds"] for t in tasks if t["task"].startswith(prefix)}
+
+
+def emulated_seconds(build: Path, arch: str) -> dict[str, float]:
+    results = build / arch / "reports" / "stage3-equivalence.json"
+    if not results.is_file():
+        return {}
+    components = json.loads(results.read_text())["components"]
+    return {n: c["twin_seconds"] for n, c in components.items() if "twin_seconds" in c}
+
+
+def cell(seconds: float | None) -> str:
+    return f"{seconds / 60:.1f} min" if seconds is not None else "-"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--build-dir", type=Path, default=REPO / "build")
+    parser.add_argument("--native", default="x86_64", help="the build machine's target")
+    parser.add_argument("--foreign", default="aarch64")
+    args = parser.parse_args()
+    native = stage3_seconds(args.build_dir, args.native)
+    foreign = stage3_seconds(args.build_dir, args.foreign)
+    emulated = emulated_seconds(args.build_dir, args.foreign)
+    print(f"| component | {args.native} | {args.foreign} | {args.foreign} emulated | ratio |")
+    print("|---|---|---|---|---|")
+    for name in sorted(native.keys() | foreign.keys()):
+        a, b = native.get(name), foreign.get(name)
+        ratio = f"{b / a:.2f}x" if a and b else "-"
+        print(f"| {name} | {cell(a)} | {cell(b)} | {cell(emulated.get(name))} | {ratio} |")
+    if not native or not foreign:
+        print(
+            f"error: no stage3 build times of {args.native} or {args.foreign} in "
+            f"{args.build_dir / 'reports'}\nfix: run doit stage3 for both targets first",
+            file=sys.stderr,
+        )
+        return 1
+    total_native, total_foreign = sum(native.values()), sum(foreign.values())
+    ratio = total_foreign / total_native
+    print(
+        f"\nstage3 builds: {args.native} {cell(total_native)}, {args.foreign} "
+        f"{cell(total_foreign)}: {ratio:.2f}x (goal <= {GOAL}x)"
+    )
+    return 0 if ratio <= GOAL else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
