@@ -83,14 +83,15 @@ def _exclusive(path: Path) -> Iterator[None]:
 
 def ensure_source(spec: ComponentSpec, warn: Warn = print_warning) -> None:
     """The component's work/src, for a build about to run: the prepared tree linked in,
-    unless it is there already for this very prepare signature."""
-    ensure_prepared_tree(spec.tree, warn)
+    unless it is there already for this very prepare signature (then the shared tree is
+    not needed, and not made again if it was pruned)."""
     stamp = spec.layout.stamp(spec.stage, spec.name, "prepared")
     try:
         current = stamp.read_text().strip() == spec.prepare_signature
     except OSError:
         current = False
     if not current or not (spec.work / "src").is_dir():
+        ensure_prepared_tree(spec.tree, warn)
         prepare_component(spec)
 
 

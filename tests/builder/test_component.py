@@ -106,9 +106,24 @@ def test_the_next_run_removes_what_a_killed_unpack_left(
     leftover = killed_unpack(beta.with_name(f".{beta.name}.tmp"), tmp_path / "scratch")
     assert leftover.name.startswith(f"..{beta.name}.tmp.tmp-") and leftover.is_dir()
     stamp(mini_repo, "b1", "built").unlink()  # so that b1 builds (not from the cache) ...
-    mini_repo.doit("stage1", "--target", A64, env={"SERPENT_CACHE_DIR": "off"})  # ... from source
+    stamp(mini_repo, "b1", "prepared").unlink()  # ... from a new link of the shared tree
+    mini_repo.doit("stage1", "--target", A64, env={"SERPENT_CACHE_DIR": "off"})
     assert beta.is_dir()
     assert not [p.name for p in trees.iterdir() if p.name.startswith(".")]
+
+
+def test_a_build_with_its_source_in_place_needs_no_shared_tree(mini_repo: MiniRepo) -> None:
+    """A resumed build whose work/src is current does not unpack its source again (LLVM's
+    would take minutes) when the shared prepared tree is gone."""
+    mini_repo.doit("stage1", "--target", A64)
+    trees = prepared_trees(mini_repo)
+    beta = next(t for t in trees.glob("*.log") if "beta" in t.read_text()).with_suffix("")
+    subprocess.run(["rm", "-rf", str(beta)], check=True)
+    stamp(mini_repo, "b1", "built").unlink()
+    mini_repo.doit("stage1", "--target", A64, env={"SERPENT_CACHE_DIR": "off"})
+    assert "build:aarch64/stage1/b1" in mini_repo.ran()
+    assert not beta.exists()
+    assert (work(mini_repo, "b1") / "src" / "file.txt").read_text() == "beta patched\n"
 
 
 @pytest.mark.parametrize("command", [("list",), ("stage1", "--target", A64)])
