@@ -130,7 +130,9 @@ class _Checks:
     """What a loader adds to YAML's safe loader: it rejects duplicate keys (YAML keeps the
     last one silently) and remembers where each float came from."""
 
-    path: Path
+    def __init__(self, text: str, path: Path) -> None:
+        super().__init__(text)  # type: ignore[call-arg]  # the loader class after this one
+        self.path = path
 
     def _at(self, mark: yaml.Mark) -> str:
         return f"{self.path}:{mark.line + 1}:{mark.column + 1}"
@@ -158,18 +160,10 @@ class _Checks:
 class _Loader(_Checks, yaml.SafeLoader):
     """The pure-Python parser: the wording and places of syntax errors."""
 
-    def __init__(self, text: str, path: Path) -> None:
-        super().__init__(text)
-        self.path = path
-
 
 class _FastLoader(_Checks, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """libyaml's parser where PyYAML has it (a no-op run reads every data file); a file it
     rejects is parsed again by _Loader for the error."""
-
-    def __init__(self, text: str, path: Path) -> None:
-        super().__init__(text)
-        self.path = path
 
 
 for _cls in (_Loader, _FastLoader):

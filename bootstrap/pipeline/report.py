@@ -14,6 +14,7 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -296,7 +297,7 @@ class BootstrapReporter:
             "end": round(time.time() - self.started, 3),
         }
 
-    def _tick(self, show: Any, text: str) -> None:
+    def _tick(self, show: Callable[[str], None], text: str) -> None:
         show(text)
         if time.time() - self.checkpointed >= CHECKPOINT:  # a kill loses at most this much
             self._checkpoint()

@@ -13,7 +13,7 @@ every target.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -215,7 +215,7 @@ class TwinCheck:
     """A check that builds a sample again another way that must give the same bytes."""
 
     kind: str  # the task's name
-    twin: str  # the Project method that makes a component's twin
+    twin: Callable[[Project, ComponentSpec], ComponentSpec]  # makes a component's twin
     way: str  # how the twin builds, for the task's doc
     compared: str  # for the failure message
 
@@ -223,13 +223,13 @@ class TwinCheck:
 TWIN_CHECKS = {
     "stage3-equivalence": TwinCheck(
         "equivalence",
-        "emulated_twin",
+        Project.emulated_twin,
         "with the emulated compiler (the same bytes as with the build machine's LLVM?)",
         EquivalenceSpec.compared,
     ),
     "stage3-compiler-equivalence": TwinCheck(
         "compiler-equivalence",
-        "compiler_twin",
+        Project.compiler_twin,
         "with the other clang (stage2's for stage3's and back; byte-identical?)",
         "the stage's two clangs (/serpent's and stage3's own)",
     ),
@@ -245,7 +245,7 @@ def twin_check_task(
 ) -> Task:
     layout = project.layout(target)
     kind = check.kind
-    twins = tuple(getattr(project, check.twin)(s) for s in sample)
+    twins = tuple(check.twin(project, s) for s in sample)
     key = tree_key(project, target, "stage3", **{kind: [(t.plan, t.closure) for t in twins]})
     spec = EquivalenceSpec(
         pairs=tuple(zip(sample, twins, strict=True)),
