@@ -16,35 +16,28 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-import socket
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-import requests
-import urllib3
 from tqdm import tqdm
 
 from ..core.errors import FetchError
 from ..core.fsutil import sha256_file
 from ..model.config import FetchPolicy
 from ..model.sources import Source, file_name_problem
+from .misses import Mismatch, Miss, mismatch
+
+if TYPE_CHECKING:
+    from .http import Downloader
 
 Progress = Callable[[int, int | None], None]
 Warn = Callable[[str], None]
-USER_AGENT = "serpent-bootstrap/0.1"
-CHUNK = 1 << 16
-TRANSIENT = (
-    requests.ConnectionError,
-    requests.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-    urllib3.exceptions.HTTPError,  # body cut short of Content-Length, read timeout
-)
 MIRROR_FIX = "run the mirror command (doit mirror) or add a mirror dir (--mirror-dir) holding it"
 MISMATCH_FIX = (
     "a sha256 mismatch means the pin, the mirror file or the server is wrong: check the "
@@ -55,18 +48,6 @@ REFETCH_FIX = (
     "run the same command again: the fetch task fetches the file again "
     "(the quarantined copy is kept for inspection; delete it when done)"
 )
-
-
-class _Miss(Exception):
-    """One place (cache, mirror dir, URL) did not yield the file; the message says why."""
-
-
-class _Mismatch(_Miss):
-    """The place had a file, but not the pinned one."""
-
-
-class _Transient(Exception):
-    """A failure worth retrying (connection, timeout, truncated body, 5xx/429)."""
 
 
 def print_warning(text: str) -> None:
@@ -130,10 +111,6 @@ def _locked(dest: Path, on_wait: Warn | None = None) -> Iterator[None]:
         yield
 
 
-def _mismatch(where: str, expected: str, actual: str) -> _Mismatch:
-    return _Mismatch(f"sha256 mismatch for {where}: expected {expected}, got {actual}")
-
-
 def _temp_next_to(dest: Path) -> Path:
     return dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
 
@@ -156,7 +133,7 @@ def _install_local(src: Path, dest: Path, sha256: str) -> None:
     try:
         actual = _copy_hashing(src, tmp)
         if actual != sha256:
-            raise _mismatch(str(src), sha256, actual)
+            raise mismatch(str(src), sha256, actual)
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
@@ -211,138 +188,6 @@ def verify_cached(archive: Path) -> Path:
     )
 
 
-def _total(resp: requests.Response, offset: int) -> int | None:
-    """The full file size, from Content-Range (206) or offset + Content-Length."""
-    size = resp.headers.get("Content-Range", "").rpartition("/")[2]
-    if resp.status_code == 206 and size.isdigit():
-        return int(size)
-    length = resp.headers.get("Content-Length", "")
-    return offset + int(length) if length.isdigit() else None
-
-
-def _resume_offset(resp: requests.Response) -> int | None:
-    """The first byte a 206 answer carries (from `Content-Range: bytes N-M/T`)."""
-    spec = resp.headers.get("Content-Range", "").removeprefix("bytes ").partition("-")[0]
-    return int(spec) if spec.strip().isdigit() else None
-
-
-def _check_status(resp: requests.Response, url: str) -> None:
-    code = resp.status_code
-    if code >= 500 or code == 429:
-        raise _Transient(f"HTTP {code} {resp.reason}")
-    if code not in (200, 206):  # 403/404/410 and other 4xx: next URL, no retry
-        raise _Miss(f"{url}: HTTP {code} {resp.reason}")
-
-
-def _chunks(resp: requests.Response) -> Iterator[bytes]:
-    """The raw body as it arrives. read1 hands out every byte received before a cut
-    (read() would drop a partly filled chunk), so a resume starts exactly where it broke."""
-    read = getattr(resp.raw, "read1", None) or resp.raw.read
-    while chunk := read(CHUNK, decode_content=False):
-        yield chunk
-
-
-def _get_once(
-    session: requests.Session, url: str, part: Path, timeout: float, progress: Progress | None
-) -> None:
-    """One GET into `part`, resuming it; raises _Transient when the body came in short."""
-    offset = part.stat().st_size if part.exists() else 0
-    headers = {"Range": f"bytes={offset}-"} if offset else {}
-    with session.get(url, headers=headers, stream=True, timeout=timeout) as resp:
-        if resp.status_code == 416 and offset:
-            part.unlink()
-            raise _Transient("HTTP 416 for the resume range; restarting from zero")
-        _check_status(resp, url)
-        if resp.status_code == 200:
-            offset = 0  # the server ignored the range: start over
-        elif _resume_offset(resp) != offset:
-            part.unlink(missing_ok=True)
-            raise _Transient(f"the server resumed at the wrong offset (wanted {offset})")
-        total = _total(resp, offset)
-        done = offset
-        with part.open("ab" if offset else "wb") as out:
-            for chunk in _chunks(resp):
-                out.write(chunk)
-                done += len(chunk)
-                if progress:
-                    progress(done, total)
-    if total is not None and done < total:
-        raise _Transient(f"connection cut after {done} of {total} bytes")
-
-
-def _unresolved(err: BaseException) -> bool:
-    """Whether `err` comes from a failed host name lookup (retrying it only costs time)."""
-    seen: BaseException | None = err
-    for _ in range(10):  # a chain is short; a bound guards against a cycle
-        if seen is None:
-            break
-        if isinstance(seen, (urllib3.exceptions.NameResolutionError, socket.gaierror)):
-            return True
-        reason = getattr(seen, "reason", None)  # urllib3's MaxRetryError keeps its cause here
-        seen = reason if isinstance(reason, BaseException) else seen.__cause__ or seen.__context__
-    return False
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
-
-
-def _get_with_retries(
-    session: requests.Session, url: str, part: Path, policy: FetchPolicy, progress: Progress | None
-) -> None:
-    """GET `url` into `part`, resuming after cuts. Only attempts that got no further than
-    the best so far count toward `policy.retries`: a link that drops every few MB still
-    finishes a large file, a dead server does not get retried forever."""
-    limit, stalled, best = max(1, policy.retries), 0, _size(part)
-    delay, last = policy.backoff, ""
-    while True:
-        try:
-            _get_once(session, url, part, policy.timeout, progress)
-            return
-        except requests.exceptions.SSLError as err:
-            raise _Miss(f"{url}: TLS error: {err}") from None
-        except (_Transient, *TRANSIENT) as err:
-            if _unresolved(err):
-                raise _Miss(f"{url}: cannot resolve the host name: {err}") from None
-            last = str(err)
-        except requests.RequestException as err:
-            raise _Miss(f"{url}: {err}") from None
-        if _size(part) > best:
-            best, stalled, delay = _size(part), 0, policy.backoff
-        else:
-            stalled += 1
-            if stalled >= limit:
-                raise _Miss(f"{url}: gave up after {stalled} attempt(s) without progress: {last}")
-        time.sleep(delay)
-        delay *= 2
-
-
-def _from_http(
-    session: requests.Session,
-    url: str,
-    dest: Path,
-    sha256: str,
-    policy: FetchPolicy,
-    progress: Progress | None,
-) -> None:
-    part = dest.with_name(dest.name + ".part")
-    part.parent.mkdir(parents=True, exist_ok=True)
-    inherited = part.exists()  # a .part from an earlier run or another URL
-    while True:
-        _get_with_retries(session, url, part, policy, progress)
-        actual = sha256_file(part)
-        if actual == sha256:
-            os.replace(part, dest)
-            return
-        part.unlink()
-        if not inherited:
-            raise _mismatch(url, sha256, actual)
-        inherited = False  # the old prefix may be the culprit: one fresh download
-
-
 class _Attempts:
     """Tries each place in order, remembering why each one failed."""
 
@@ -353,17 +198,18 @@ class _Attempts:
         self.failed: list[str] = []  # places that had or served something, and it failed
         self.mismatched = False
         self.used = ""  # the place that worked
-        self._session: requests.Session | None = None
+        self._downloader: Downloader | None = None
 
-    def session(self) -> requests.Session:
-        if self._session is None:
-            self._session = requests.Session()
-            self._session.headers.update({"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
-        return self._session
+    def downloader(self) -> Downloader:
+        if self._downloader is None:
+            from .http import Downloader  # loads requests only when something is downloaded
+
+            self._downloader = Downloader(self.policy, self.progress)
+        return self._downloader
 
     def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
+        if self._downloader is not None:
+            self._downloader.close()
 
     def local(self, path: Path) -> bool:
         if not path.is_file():
@@ -384,16 +230,13 @@ class _Attempts:
         if self.policy.offline:
             self.tried.append(f"{url}: not downloaded (offline)")
             return False
-        sha = self.source.sha256
-        return self._try(
-            url, lambda: _from_http(self.session(), url, self.dest, sha, self.policy, self.progress)
-        )
+        return self._try(url, lambda: self.downloader().fetch(url, self.dest, self.source.sha256))
 
     def _try(self, place: str, action: Callable[[], None]) -> bool:
         try:
             action()
-        except _Miss as err:
-            self._failed(str(err), isinstance(err, _Mismatch))
+        except Miss as err:
+            self._failed(str(err), isinstance(err, Mismatch))
             return False
         except OSError as err:
             self._failed(f"{place}: {err}")

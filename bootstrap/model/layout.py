@@ -55,14 +55,15 @@ class Layout:
 
     def log(self, stage: str, component: str, kind: str = "") -> Path:
         suffix = f".{kind}" if kind else ""
-        return self.home(stage, component) / "logs" / stage / f"{component}{suffix}.log"
+        return self.home(stage, component).joinpath("logs", stage, f"{component}{suffix}.log")
 
     def stamp(self, stage: str, component: str, kind: str) -> Path:
-        return self.home(stage, component) / "stamps" / stage / f"{component}.{kind}"
+        # one joinpath, not three `/`: a no-op run builds thousands of stamp paths
+        return self.home(stage, component).joinpath("stamps", stage, f"{component}.{kind}")
 
     def layers(self, stage: str, component: str) -> Path:
         """Where a component's published layers live, one directory per build key."""
-        return self.home(stage, component) / "layers" / stage / component
+        return self.home(stage, component).joinpath("layers", stage, component)
 
     def view(self, stage: str, component: str) -> Path:
         """The union a host build compiles against: its dependencies' layers (in stage1 a
