@@ -1,18 +1,23 @@
 """The component cache: finished layers kept under their build key, restored instead of built.
 
-An entry is a directory `<cache>/<key>/` with `layer.tar.zst`, a deterministic tarball of
+An entry is a directory `<cache>/<key>-<epoch>/` with `layer.tar.zst`, a deterministic tarball of
 the layer (sorted names, owner 0/0, mtimes clamped to SOURCE_DATE_EPOCH, modes, symlinks
 and hard links kept), and `layer.meta`, a small text file: the key, the component, the
 layer digest (`tree_digest`), the tarball's sha256 and the layer's manifest lines. An entry
-is staged beside its final name and renamed into place whole.
+is staged beside its final name and renamed into place whole. SOURCE_DATE_EPOCH is no input
+of a key, but what a build embeds and the mtimes depend on it: it names the entry too.
 
 A local directory is the cache; a repository of an OCI registry can back it (through the
-`oras` client; one artifact per key, tagged with the key): a local miss pulls from it into
+`oras` client; one artifact per entry, tagged with its name): a local miss pulls from it into
 the local cache, and a run that pushes uploads what it built. Wherever it came from, an
 entry is verified before use: the tarball's sha256 against the metadata, then the unpacked
 tree against the recorded digest. A bad entry is reported, removed from the local cache, and
 the component is built. A registry that cannot be reached (or refuses) is reported once per
-run and left alone for the rest of it: a cache only ever saves time.
+run and left alone for the rest of it: a cache only ever saves time. A run that pushes also
+uploads what it restored from the local cache when the registry lacks it.
+
+With a size limit, storing an entry evicts the least recently used ones (an entry's mtime
+is its last use: set when it is stored, restored or pulled) until the local cache fits.
 """
 
 from __future__ import annotations
@@ -106,22 +111,29 @@ def restore_layer(
     cache has a good entry."""
     if policy is None:
         return None
-    entry = policy.local / key
+    entry = entry_path(policy, key, epoch)
     places = [(str(policy.local), entry.is_dir)]
     if policy.remote:
-        places.append((policy.remote, partial(_pull, policy, key, entry, warn)))
+        places.append((policy.remote, partial(_pull, policy, entry, warn)))
     for where, present in places:
         if not present():
             continue
         try:
-            if _unpack_verified(entry, key, staging, epoch):
-                return where
+            _unpack_verified(entry, key, staging, epoch)
         except Rejected as bad:
             warn(f"{label}: the cached layer from {where} is rejected: {bad}")
             with suppress(BootstrapError):
                 remove_tree(entry)
         except (OSError, BootstrapError) as err:
             warn(f"{label}: cannot restore the cached layer from {where}: {err}")
+        else:
+            with suppress(OSError):
+                os.utime(entry)  # used now: the last to be evicted
+                if where != str(policy.local):
+                    _fit(policy, entry)  # pulled in: one entry more
+            if where == str(policy.local) and policy.push:
+                _push(policy, entry, label, warn, unless_present=True)
+            return where
         remove_tree(staging)
     return None
 
@@ -133,15 +145,20 @@ def store_layer(
     is a warning: the build itself is done."""
     if policy is None:
         return
-    entry = policy.local / key
+    entry = entry_path(policy, key, epoch)
     try:
         if not entry.is_dir():
             _write_entry(layer, entry, key, label, epoch)
+        _fit(policy, entry)
     except (OSError, BootstrapError) as err:
         warn(f"{label}: not kept in the cache: {err}")
         return
     if policy.push:
-        _push(policy, entry, key, label, warn)
+        _push(policy, entry, label, warn)
+
+
+def entry_path(policy: CachePolicy, key: str, epoch: int) -> Path:
+    return policy.local / f"{key}-{epoch}"
 
 
 def cached_files(
@@ -185,7 +202,7 @@ def cached_files(
 # -- the local entry -------------------------------------------------------------------------
 def _write_entry(layer: Path, entry: Path, key: str, label: str, epoch: int) -> None:
     _sweep(entry.parent, ".*.tmp-*")
-    staging = entry.with_name(f".{key}.tmp-{os.getpid()}")
+    staging = entry.with_name(f".{entry.name}.tmp-{os.getpid()}")
     remove_tree(staging)
     staging.mkdir(parents=True)
     try:
@@ -203,6 +220,32 @@ def _write_entry(layer: Path, entry: Path, key: str, label: str, epoch: int) -> 
         _rename_entry(staging, entry)
     finally:
         remove_tree(staging)
+
+
+def _fit(policy: CachePolicy, keep: Path) -> None:
+    """Remove the least recently used entries (but `keep`) until the local cache fits its
+    size limit. An entry is renamed away before it is deleted: no reader finds half of one."""
+    if policy.max_size is None:
+        return
+    _sweep(policy.local, ".*.evicted-*")
+    entries = []
+    for path in policy.local.iterdir():
+        if path.name.startswith("."):
+            continue  # staging, markers
+        with suppress(OSError):  # another run evicted it meanwhile
+            size = sum(f.lstat().st_size for f in path.iterdir())
+            entries.append((path.stat().st_mtime, size, path))
+    total = sum(size for _, size, _ in entries)
+    for _, size, path in sorted(entries):
+        if total <= policy.max_size:
+            break
+        if path == keep:
+            continue
+        doomed = path.with_name(f".{path.name}.evicted-{os.getpid()}")
+        with suppress(FileNotFoundError):
+            os.rename(path, doomed)
+            remove_tree(doomed)
+        total -= size
 
 
 def _rename_entry(staging: Path, entry: Path) -> None:
@@ -260,14 +303,12 @@ def _add(
     tar.addfile(info)
 
 
-def _unpack_verified(entry: Path, key: str, staging: Path, epoch: int) -> bool:
-    """False for an entry made with another SOURCE_DATE_EPOCH (which is no input of the
-    key, but of the mtimes the rootfs gets)."""
+def _unpack_verified(entry: Path, key: str, staging: Path, epoch: int) -> None:
     meta = Meta.read(entry / META)
     if meta.key != key:
         raise Rejected(f"its metadata is for the key {meta.key}")
     if meta.epoch != epoch:
-        return False
+        raise Rejected(f"its metadata is for SOURCE_DATE_EPOCH {meta.epoch}")
     if not (entry / TARBALL).is_file():
         raise Rejected(f"its tarball {TARBALL} is missing")
     actual = sha256_file(entry / TARBALL)
@@ -279,7 +320,6 @@ def _unpack_verified(entry: Path, key: str, staging: Path, epoch: int) -> bool:
     if manifest_digest(found) != meta.digest:
         differing = _paths(set(meta.manifest) ^ {e.digest_line() for e in found})
         raise Rejected(f"the unpacked layer differs from its metadata at {differing}")
-    return True
 
 
 def _paths(lines: set[str]) -> str:
@@ -362,20 +402,14 @@ class _MemberGuard:
 
 
 # -- the registry ----------------------------------------------------------------------------
-def _pull(policy: CachePolicy, key: str, entry: Path, warn: Warn) -> bool:
-    """Download the registry's entry for `key` into the local cache; False if it has none."""
+def _pull(policy: CachePolicy, entry: Path, warn: Warn) -> bool:
+    """Download the registry's copy of `entry` into the local cache; False if it has none."""
     registry = _registry(policy, warn)
     if registry is None:
         return False
-    staging = entry.with_name(f".{key}.tmp-{os.getpid()}")
+    staging = entry.with_name(f".{entry.name}.tmp-{os.getpid()}")
     try:
-        container = registry.get_container(f"{policy.remote}:{key}")
-        registry.auth.load_configs(container)
-        reply = registry.do_request(
-            f"{registry.prefix}://{container.manifest_url()}",
-            "GET",
-            headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
-        )
+        container, reply = _manifest(registry, policy, entry)
         if reply.status_code == 404:
             return False
         reply.raise_for_status()
@@ -387,20 +421,24 @@ def _pull(policy: CachePolicy, key: str, entry: Path, warn: Warn) -> bool:
                 registry.download_blob(container, layer["digest"], str(staging / name))
         _rename_entry(staging, entry)
     except Exception as err:  # whatever failed (network, HTTP, the reply): no cache
-        _give_up(policy, f"cannot pull {key[:12]}: {_reason(err)}", warn)
+        _give_up(policy, f"cannot pull {entry.name[:12]}: {_reason(err)}", warn)
         return False
     finally:
         remove_tree(staging)
     return True
 
 
-def _push(policy: CachePolicy, entry: Path, key: str, label: str, warn: Warn) -> None:
+def _push(
+    policy: CachePolicy, entry: Path, label: str, warn: Warn, unless_present: bool = False
+) -> None:
     registry = _registry(policy, warn)
     if registry is None:
         return
     try:
+        if unless_present and _manifest(registry, policy, entry)[1].status_code == 200:
+            return
         registry.push(
-            target=f"{policy.remote}:{key}",
+            target=f"{policy.remote}:{entry.name}",
             files=[f"{entry / name}:{media}" for name, media in MEDIA_TYPES.items()],
             disable_path_validation=True,
             manifest_annotations={LABEL: label},
@@ -408,6 +446,18 @@ def _push(policy: CachePolicy, entry: Path, key: str, label: str, warn: Warn) ->
         )
     except Exception as err:  # whatever failed (network, HTTP, refused): the build is done
         _give_up(policy, f"cannot push {label}: {_reason(err)}", warn)
+
+
+def _manifest(registry: Any, policy: CachePolicy, entry: Path) -> tuple[Any, Any]:
+    """The registry's container for `entry` and its reply to a GET of the manifest."""
+    container = registry.get_container(f"{policy.remote}:{entry.name}")
+    registry.auth.load_configs(container)
+    reply = registry.do_request(
+        f"{registry.prefix}://{container.manifest_url()}",
+        "GET",
+        headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+    )
+    return container, reply
 
 
 def _registry(policy: CachePolicy, warn: Warn) -> Any:

@@ -87,6 +87,7 @@ class CachePolicy:
     insecure: bool = False  # the registry speaks plain http
     push: bool = False
     run: str = ""  # this run's token: a remote that fails is reported once per run
+    max_size: int | None = None  # bytes; least recently used entries go beyond it
 
 
 @dataclass(frozen=True)
@@ -192,7 +193,22 @@ def _cache_policy(selection: Selection, repo: Path) -> CachePolicy | None:
         insecure=remote.startswith("http://"),
         push=selection.cache_push,
         run=f"{os.getpid()}-{time.time_ns()}",
+        max_size=_size(selection.cache_max_size, "--cache-max-size (SERPENT_CACHE_MAX_SIZE)"),
     )
+
+
+def _size(raw: str, where: str) -> int | None:
+    """`20G`, `500M`, `1T`, `4096` (bytes; a trailing B or iB is allowed), or None for ''."""
+    if not raw:
+        return None
+    found = re.fullmatch(r"(\d+)\s*([KMGT]?)(I?B)?", raw.strip().upper())
+    if not found or int(found.group(1)) == 0:
+        raise BootstrapError(
+            f"{raw!r} is not a size",
+            where=where,
+            fix="give a whole number above 0 with an optional unit K, M, G or T, e.g. 20G",
+        )
+    return int(found.group(1)) * 1024 ** " KMGT".index(found.group(2) or " ")
 
 
 def _mirror_override(paths: Paths) -> Path | None:

@@ -118,7 +118,7 @@ OPTIONS: tuple[Option, ...] = (
         "cache_remote",
         str,
         "",
-        "OCI registry repository of the component cache, tag = build key: "
+        "OCI registry repository of the component cache, tag = <build key>-<epoch>: "
         "host[:port]/repo (http://host... for a plain-http registry); credentials from the "
         "docker config.json or SERPENT_CACHE_USER/SERPENT_CACHE_PASSWORD",
         "SERPENT_CACHE_REMOTE",
@@ -127,8 +127,18 @@ OPTIONS: tuple[Option, ...] = (
         "cache_push",
         bool,
         False,
-        "upload the layers this run builds to --cache-remote",
+        "upload the layers this run builds to --cache-remote, and what it restores from the "
+        "local cache that the registry lacks",
         "SERPENT_CACHE_PUSH",
+    ),
+    Option(
+        "cache_max_size",
+        str,
+        "",
+        "size limit of the local component cache, e.g. 20G (K, M, G, T: powers of 1024): "
+        "after each entry stored, the least recently used entries go until it fits "
+        "(default: no limit)",
+        "SERPENT_CACHE_MAX_SIZE",
     ),
 )
 
@@ -151,6 +161,7 @@ class Selection:
     cache_dir: str = ""
     cache_remote: str = ""
     cache_push: bool = False
+    cache_max_size: str = ""
 
 
 TRUE_WORDS = ("1", "true", "yes", "on", "y")

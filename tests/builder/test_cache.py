@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import Registry, free_port
 
-from bootstrap.builder.cache import META, TARBALL, restore_layer, store_layer
+from bootstrap.builder.cache import META, TARBALL, entry_path, restore_layer, store_layer
 from bootstrap.builder.layers import tree_digest
 from bootstrap.core.fsutil import sha256_file
 from bootstrap.model.config import CachePolicy
@@ -21,6 +21,7 @@ from bootstrap.model.config import CachePolicy
 KEY, OTHER = "a" * 64, "b" * 64
 LABEL = "x86_64/stage2/zlib"
 EPOCH = 1_700_000_000
+ENTRY = f"{KEY}-{EPOCH}"  # the entry's directory and registry tag
 
 
 def layer(root: Path) -> Path:
@@ -71,7 +72,7 @@ def test_a_stored_layer_comes_back_with_its_digest_modes_and_links(tmp_path: Pat
     # mtimes as the rootfs stores them: clamped to the epoch, an older one kept
     assert os.stat(back / "usr/bin/su").st_mtime == EPOCH
     assert os.stat(back / "usr/bin/old").st_mtime == 1_500_000_000
-    meta = (p.local / KEY / META).read_text()
+    meta = (entry_path(p, KEY, EPOCH) / META).read_text()
     assert f"key {KEY}\nlabel {LABEL}\ndigest {tree_digest(built)}\n" in meta
     assert "f usr/bin/su 4755 " in meta
 
@@ -83,8 +84,8 @@ def test_the_entry_is_the_same_bytes_whenever_it_is_made(tmp_path: Path) -> None
     second = layer(tmp_path / "second")  # later mtimes, other inodes
     store_layer(policy(tmp_path / "two"), KEY, LABEL, second, EPOCH, Warnings())
     for name in (TARBALL, META):
-        one = (tmp_path / "one/cache" / KEY / name).read_bytes()
-        assert one == (tmp_path / "two/cache" / KEY / name).read_bytes()
+        one = (tmp_path / "one/cache" / ENTRY / name).read_bytes()
+        assert one == (tmp_path / "two/cache" / ENTRY / name).read_bytes()
 
 
 def test_a_miss_is_none_and_says_nothing(tmp_path: Path) -> None:
@@ -92,12 +93,33 @@ def test_a_miss_is_none_and_says_nothing(tmp_path: Path) -> None:
     assert restore_layer(None, KEY, LABEL, tmp_path / "r", EPOCH, Warnings()) is None  # off
 
 
-def test_an_entry_made_with_another_epoch_is_a_miss_and_stays(tmp_path: Path) -> None:
+def test_another_epoch_is_another_entry_beside_the_first(tmp_path: Path) -> None:
     p = policy(tmp_path)
-    store_layer(p, KEY, LABEL, layer(tmp_path / "layer"), EPOCH, Warnings())
+    built = layer(tmp_path / "layer")
+    store_layer(p, KEY, LABEL, built, EPOCH, Warnings())
     warnings = Warnings()
     assert restore_layer(p, KEY, LABEL, tmp_path / "r", EPOCH + 1, warnings) is None
-    assert warnings == [] and (p.local / KEY / TARBALL).is_file()
+    assert warnings == []
+    store_layer(p, KEY, LABEL, built, EPOCH + 1, warnings)
+    assert restore_layer(p, KEY, LABEL, tmp_path / "r", EPOCH + 1, warnings) == str(p.local)
+    assert restore_layer(p, KEY, LABEL, tmp_path / "r0", EPOCH, warnings) == str(p.local)
+    assert warnings == []
+
+
+def test_beyond_the_size_limit_the_least_recently_used_entries_go(tmp_path: Path) -> None:
+    one, two, three = "1" * 64, "2" * 64, "3" * 64
+    built = layer(tmp_path / "layer")
+    unlimited = policy(tmp_path)
+    store_layer(unlimited, one, LABEL, built, EPOCH, Warnings())
+    entry_size = sum(f.stat().st_size for f in entry_path(unlimited, one, EPOCH).iterdir())
+    limited = policy(tmp_path, max_size=2 * entry_size)
+    for when, key in enumerate((one, two), start=1):  # one stored first, two after it
+        store_layer(limited, key, LABEL, built, EPOCH, Warnings())
+        os.utime(entry_path(limited, key, EPOCH), (when, when))
+    assert restore(limited, tmp_path / "r", one)[0] == str(limited.local)  # one: used now
+    store_layer(limited, three, LABEL, built, EPOCH, Warnings())  # one entry too many
+    kept = sorted(p.name for p in limited.local.iterdir())
+    assert kept == [f"{one}-{EPOCH}", f"{three}-{EPOCH}"]  # two was the least recently used
 
 
 def flip_a_byte(entry: Path) -> None:
@@ -116,6 +138,11 @@ def other_key(entry: Path) -> None:
     meta.write_text(meta.read_text().replace(f"key {KEY}", f"key {OTHER}"))
 
 
+def other_epoch(entry: Path) -> None:
+    meta = entry / META
+    meta.write_text(meta.read_text().replace(f"epoch {EPOCH}", f"epoch {EPOCH + 1}"))
+
+
 @pytest.mark.parametrize(
     ("damage", "reported"),
     [
@@ -124,6 +151,7 @@ def other_key(entry: Path) -> None:
         (lambda entry: (entry / META).unlink(), "its metadata layer.meta is missing"),
         (lambda entry: (entry / TARBALL).unlink(), "its tarball layer.tar.zst is missing"),
         (other_key, f"its metadata is for the key {OTHER}"),
+        (other_epoch, f"its metadata is for SOURCE_DATE_EPOCH {EPOCH + 1}"),
     ],
 )
 def test_a_damaged_entry_is_rejected_reported_and_removed(
@@ -131,12 +159,12 @@ def test_a_damaged_entry_is_rejected_reported_and_removed(
 ) -> None:
     p = policy(tmp_path)
     store_layer(p, KEY, LABEL, layer(tmp_path / "layer"), EPOCH, Warnings())
-    damage(p.local / KEY)
+    damage(entry_path(p, KEY, EPOCH))
     where, warnings = restore(p, tmp_path / "restored")
     assert where is None
     assert len(warnings) == 1 and warnings[0].startswith(f"{LABEL}: the cached layer from ")
     assert reported in warnings[0]
-    assert not (p.local / KEY).exists()
+    assert not (entry_path(p, KEY, EPOCH)).exists()
     assert not (tmp_path / "restored").exists()
 
 
@@ -147,7 +175,7 @@ def swap_tarball(p: CachePolicy, tmp_path: Path) -> None:
     store_layer(p, KEY, LABEL, built, EPOCH, Warnings())
     (built / "usr/bin/old").write_text("changed")
     store_layer(p, OTHER, LABEL, built, EPOCH, Warnings())
-    entry, other = p.local / KEY, p.local / OTHER
+    entry, other = entry_path(p, KEY, EPOCH), entry_path(p, OTHER, EPOCH)
     meta = (entry / META).read_text()
     old_sha = sha256_file(entry / TARBALL)
     (entry / TARBALL).write_bytes((other / TARBALL).read_bytes())
@@ -163,7 +191,7 @@ def test_an_entry_whose_files_differ_from_its_manifest_names_them(tmp_path: Path
         f"{LABEL}: the cached layer from {p.local} is rejected: the unpacked layer differs "
         "from its metadata at usr/bin/old"
     ]
-    assert not (p.local / KEY).exists()
+    assert not (entry_path(p, KEY, EPOCH)).exists()
 
 
 def hostile_entry(p: CachePolicy, members: list[tarfile.TarInfo]) -> None:
@@ -173,12 +201,12 @@ def hostile_entry(p: CachePolicy, members: list[tarfile.TarInfo]) -> None:
     with tarfile.open(fileobj=raw, mode="w") as tar:
         for member in members:
             tar.addfile(member, io.BytesIO(b"x" * member.size))
-    tarball = p.local / KEY / TARBALL
+    tarball = entry_path(p, KEY, EPOCH) / TARBALL
     zstd = subprocess.run(["zstd", "-q", "-c"], input=raw.getvalue(), capture_output=True)
     tarball.write_bytes(zstd.stdout)
-    meta = (p.local / KEY / META).read_text().splitlines()
+    meta = (entry_path(p, KEY, EPOCH) / META).read_text().splitlines()
     meta = [f"tarball {sha256_file(tarball)}" if m.startswith("tarball ") else m for m in meta]
-    (p.local / KEY / META).write_text("\n".join(meta) + "\n")
+    (entry_path(p, KEY, EPOCH) / META).write_text("\n".join(meta) + "\n")
 
 
 def member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
@@ -219,20 +247,35 @@ def test_a_pushed_layer_is_pulled_into_an_empty_local_cache(
     pushing = policy(tmp_path / "a", registry.repository(), push=True)
     store_layer(pushing, KEY, LABEL, built, EPOCH, Warnings())
     tags = registry.get("/v2/serpent/layers/tags/list")["tags"]
-    assert tags == [KEY]
+    assert tags == [ENTRY]
     fresh = policy(tmp_path / "b", registry.repository())
     where, warnings = restore(fresh, tmp_path / "restored")
     assert (where, warnings) == (f"{registry.host}/serpent/layers", [])
     assert tree_digest(tmp_path / "restored") == tree_digest(built)
-    assert (fresh.local / KEY / TARBALL).is_file()  # pulled through the local cache
+    assert (entry_path(fresh, KEY, EPOCH) / TARBALL).is_file()  # pulled through the local cache
     assert restore(fresh, tmp_path / "again", OTHER) == (None, [])  # a miss is quiet
+
+
+def test_a_pushing_run_uploads_a_local_hit_the_registry_lacks_once(
+    tmp_path: Path, registry: Registry
+) -> None:
+    reading = policy(tmp_path, registry.repository())
+    store_layer(reading, KEY, LABEL, layer(tmp_path / "layer"), EPOCH, Warnings())
+    pushing = policy(tmp_path, registry.repository(), push=True)
+    assert restore(pushing, tmp_path / "restored") == (str(pushing.local), [])
+    assert registry.get("/v2/serpent/layers/tags/list")["tags"] == [ENTRY]
+    tag = registry.storage / "docker/registry/v2/repositories/serpent/layers/_manifests/tags"
+    pushed = (tag / ENTRY / "current/link").stat().st_mtime_ns
+    time.sleep(0.05)
+    assert restore(pushing, tmp_path / "again") == (str(pushing.local), [])
+    assert (tag / ENTRY / "current/link").stat().st_mtime_ns == pushed  # there: not again
 
 
 def test_a_tampered_blob_in_the_registry_is_rejected(tmp_path: Path, registry: Registry) -> None:
     built = layer(tmp_path / "layer")
     pushing = policy(tmp_path / "a", registry.repository(), push=True)
     store_layer(pushing, KEY, LABEL, built, EPOCH, Warnings())
-    manifest = registry.get(f"/v2/serpent/layers/manifests/{KEY}")
+    manifest = registry.get(f"/v2/serpent/layers/manifests/{ENTRY}")
     digest = next(
         blob["digest"]
         for blob in manifest["layers"]
@@ -248,7 +291,7 @@ def test_a_tampered_blob_in_the_registry_is_rejected(tmp_path: Path, registry: R
     assert len(warnings) == 1
     assert warnings[0].startswith(f"{LABEL}: the cached layer from {registry.host}/serpent/layers")
     assert "the tarball's sha256 is" in warnings[0]
-    assert not (fresh.local / KEY).exists()
+    assert not (entry_path(fresh, KEY, EPOCH)).exists()
 
 
 def test_an_unreachable_registry_is_reported_once_per_run(tmp_path: Path) -> None:
@@ -263,6 +306,6 @@ def test_an_unreachable_registry_is_reported_once_per_run(tmp_path: Path) -> Non
     assert len(all_warnings) == 1, all_warnings
     assert all_warnings[0].startswith("cache remote 127.0.0.1:")
     assert "Connection refused" in all_warnings[0] and "goes on without it" in all_warnings[0]
-    assert (p.local / KEY / TARBALL).is_file()  # the local cache still works
+    assert (entry_path(p, KEY, EPOCH) / TARBALL).is_file()  # the local cache still works
     next_run = policy(tmp_path, dead, run="run-2")
     assert restore(next_run, tmp_path / "next", "c" * 64)[1][0].startswith("cache remote")

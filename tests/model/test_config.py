@@ -51,9 +51,21 @@ def test_a_remote_is_a_repository_and_http_only_when_said(
         ({"cache_remote": "ghcr.io"}, "--cache-remote"),
         ({"cache_remote": "ghcr.io/Owner/layers"}, "--cache-remote"),
         ({"cache_remote": "ghcr.io/o/layers", "cache_dir": "off"}, "--cache-dir"),
+        ({"cache_max_size": "20 GB or so"}, "--cache-max-size"),
+        ({"cache_max_size": "0G"}, "--cache-max-size"),
+        ({"cache_max_size": "-5M"}, "--cache-max-size"),
     ],
 )
 def test_a_cache_setting_that_cannot_work_is_an_error(selection: dict, where: str) -> None:
     with pytest.raises(BootstrapError) as err:
         Config.create(REPO, Selection(**selection))
     assert err.value.where.startswith(where) and err.value.fix
+
+
+@pytest.mark.parametrize(
+    ("given", "size"),
+    [("", None), ("4096", 4096), ("500M", 500 << 20), ("20G", 20 << 30), ("1tib", 1 << 40)],
+)
+def test_the_cache_size_limit_reads_units(given: str, size: int | None) -> None:
+    cache = Config.create(REPO, Selection(cache_max_size=given)).cache
+    assert cache is not None and cache.max_size == size

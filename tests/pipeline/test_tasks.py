@@ -8,6 +8,8 @@ from pathlib import Path
 
 from conftest import COPY_RECIPE, REPO, MiniRepo, Registry, clean_environ, free_port
 
+from bootstrap.model.config import DEFAULT_SOURCE_DATE_EPOCH
+
 A64 = "aarch64"
 
 
@@ -463,8 +465,8 @@ def test_a_tampered_blob_is_rejected_reported_and_built(
     mini_repo.doit(
         "stage2", "--target", A64, "--cache-dir", str(tmp_path / "c1"), *remote, "--cache-push"
     )
-    key = layer_digests(mini_repo.root / "build")["b1"][0]
-    manifest = registry.get(f"/v2/serpent/layers/manifests/{key}")
+    entry = f"{layer_digests(mini_repo.root / 'build')['b1'][0]}-{DEFAULT_SOURCE_DATE_EPOCH}"
+    manifest = registry.get(f"/v2/serpent/layers/manifests/{entry}")
     tarball = next(
         blob["digest"]
         for blob in manifest["layers"]
@@ -485,8 +487,8 @@ def test_a_tampered_blob_is_rejected_reported_and_built(
         "the tarball's sha256 is "
     )
     # the bad copy was dropped; the entry there now is the one b1's build stored
-    rebuilt = (tmp_path / "c2" / key / "layer.tar.zst").read_bytes()
-    assert rebuilt == (tmp_path / "c1" / key / "layer.tar.zst").read_bytes() != blob.read_bytes()
+    rebuilt = (tmp_path / "c2" / entry / "layer.tar.zst").read_bytes()
+    assert rebuilt == (tmp_path / "c1" / entry / "layer.tar.zst").read_bytes() != blob.read_bytes()
     assert layer_digests(clean) == layer_digests(mini_repo.root / "build")
 
 
