@@ -21,7 +21,7 @@ from typing import Any
 from tqdm import tqdm
 
 from ..core.fsutil import write_atomic
-from .progress import Watcher
+from .progress import Watcher, eta_seconds, short_duration
 from .timeline import CpuSampler, critical_path, downsample, render_timeline
 
 RULE = "=" * 72
@@ -239,17 +239,21 @@ class BootstrapReporter:
             self.out.write(text + "\n")
 
     def _eta(self) -> str:
-        """`, ETA 12m` from earlier runs' durations of what is still to run (tasks never
-        run before count as 0; up-to-date ones drop out as they are skipped)."""
+        """`, ETA 12m`: a running ninja build's time left at its own rate so far, else earlier
+        runs' duration of each task still to run (tasks never run before count as 0;
+        up-to-date ones drop out as they are skipped)."""
         now = time.time()
-        left = sum(
-            max(0.0, self.history.get(n, 0.0) - (now - self.starts[n] if n in self.starts else 0))
-            for n in self.pending
+        live = self.watcher.left() if self.watcher else {}
+        left = eta_seconds(
+            (
+                live[n]
+                if n in live
+                else max(0.0, self.history.get(n, 0.0) - (now - self.starts.get(n, now)))
+                for n in self.pending
+            ),
+            self.parallel,
         )
-        if not left:
-            return ""
-        minutes = int(left / self.parallel / 60) + 1
-        return f", ETA {minutes}m" if minutes < 120 else f", ETA {minutes / 60:.1f}h"
+        return f", ETA {short_duration(left)}" if left else ""
 
     def _show_status(self, text: str) -> None:
         if self.bar is not None and not self.bar.disable:

@@ -5,7 +5,13 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from bootstrap.pipeline.progress import Watcher, describe, ninja_progress
+from bootstrap.pipeline.progress import (
+    Watcher,
+    describe,
+    eta_seconds,
+    left_by_rate,
+    ninja_progress,
+)
 
 NINJA_LOG = """\
 -- Configuring done
@@ -37,6 +43,24 @@ def test_describe_shows_elapsed_time_and_step(tmp_path: Path) -> None:
         "build:x86_64/stage1/toolchain 12:34 [2/2829]"
     )
     assert describe("verify:x86_64", 0.0, None, 5.0) == "verify:x86_64 0:05"
+
+
+def test_a_ninja_build_s_time_left_follows_its_rate_so_far(tmp_path: Path) -> None:
+    log = tmp_path / "llvm.log"
+    log.write_text(NINJA_LOG)
+    assert left_by_rate(0.0, log, 600.0) is None  # 2 steps: too few to say
+    log.write_text(NINJA_LOG + "[400/2322] Building CXX object lib/CodeGen/X.cpp.o\n")
+    assert left_by_rate(0.0, log, 1200.0) == 1200.0 * 1922 / 400  # 3 s a step: 96 min
+    assert describe("build:x86_64/stage3/llvm", 0.0, log, 1200.0) == (
+        "build:x86_64/stage3/llvm 20:00 [400/2322, ~97m left]"
+    )
+    assert left_by_rate(0.0, None, 1200.0) is None
+
+
+def test_the_run_s_eta_is_never_below_its_longest_task() -> None:
+    assert eta_seconds([5400.0, 60.0, 60.0], parallel=2) == 5400.0  # one long build
+    assert eta_seconds([600.0] * 4, parallel=2) == 1200.0  # work spread over both
+    assert eta_seconds([], parallel=2) == 0.0
 
 
 def test_watcher_reports_running_tasks_until_they_finish(tmp_path: Path) -> None:
