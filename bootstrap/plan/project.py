@@ -140,6 +140,18 @@ class Project:
         return self.config.selection.host_llvm or f"/usr/lib/llvm-{major}"
 
     @cached_property
+    def host_llvm_build(self) -> list[int] | None:
+        """Host mode's installed LLVM, as its clang's size and mtime: a package installs the
+        same file with the same mtime on every machine (so a shared cache stays shared), and
+        another build or release of it makes other keys. None when it is missing (the
+        preflight and the toolchain build say so)."""
+        try:
+            found = (Path(self.host_llvm) / "bin" / "clang").stat()
+        except OSError:
+            return None
+        return [found.st_size, int(found.st_mtime)]
+
+    @cached_property
     def llvm_backends(self) -> str:
         """Every known target's LLVM backend: the shared LLVM serves them all, whichever are
         selected, so selecting fewer never rebuilds it."""
@@ -271,6 +283,8 @@ class Project:
             "mode": self.mode,
             "llvm": self.llvm_version,
             "engine": self.engine_digest if runs_driver(plan) else None,
+            # only in host mode: every build there is compiled by the host's LLVM
+            **({"host_llvm": self.host_llvm_build} if self.mode == "host" else {}),
         }
         plan = {**plan, "files": common["files"]}
         return ComponentSpec(

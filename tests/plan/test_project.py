@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from conftest import REPO
@@ -388,6 +390,25 @@ def test_the_host_llvm_option_reaches_the_shared_programs() -> None:
     assert install[0][install[0].index("--prefix") :][:2] == ["--prefix", "/opt/llvm-19"]
     default = component(project(profile="smoke", target="x86_64"), "x86_64", "cross-llvm")
     assert default.host_llvm == f"/usr/lib/llvm-{p.llvm_version.split('.')[0]}"
+
+
+def test_host_mode_keys_follow_the_installed_llvm_not_llvm_mode_ones(tmp_path: Path) -> None:
+    clang = tmp_path / "bin" / "clang"
+    clang.parent.mkdir()
+
+    def keys(profile: str) -> dict[str, str]:
+        p = project(profile=profile, target="x86_64", host_llvm=str(tmp_path))
+        return {c.label: c.key.plan for c in p.components(p.selected_targets[0])}
+
+    clang.write_text("clang 19.1.7")
+    os.utime(clang, (1_700_000_000, 1_700_000_000))
+    smoke, full = keys("smoke"), keys("full")
+    assert keys("smoke") == smoke  # the same install: the same keys
+    clang.write_text("clang 19.1.7 rebuilt")  # another build of the same release
+    os.utime(clang, (1_700_000_000, 1_700_000_000))
+    again = keys("smoke")
+    assert all(again[label] != smoke[label] for label in smoke)
+    assert keys("full") == full  # llvm mode builds with its own LLVM
 
 
 def with_stage3(p: Project) -> Project:
