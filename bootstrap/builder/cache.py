@@ -242,7 +242,7 @@ def _fit(policy: CachePolicy, keep: Path) -> None:
         if path == keep:
             continue
         doomed = path.with_name(f".{path.name}.evicted-{os.getpid()}")
-        with suppress(FileNotFoundError):
+        with suppress(OSError, BootstrapError):  # gone meanwhile; a leftover is swept later
             os.rename(path, doomed)
             remove_tree(doomed)
         total -= size
