@@ -53,6 +53,7 @@ TITLE = "org.opencontainers.image.title"  # the annotation naming a file of an a
 LABEL = "org.serpent.component"
 TIMEOUTS = (5.0, 120.0)  # seconds to connect to the registry, and between bytes of a reply
 STALE = 86400.0  # seconds: what a killed run left in the cache dir goes after a day
+ENTRY_NAME = re.compile(r"[0-9a-f]{64}-\d+")  # what eviction may remove in the cache dir
 SPECIAL_TYPES = {stat.S_IFCHR: tarfile.CHRTYPE, stat.S_IFBLK: tarfile.BLKTYPE}
 SPECIAL_TYPES[stat.S_IFIFO] = tarfile.FIFOTYPE
 # _MemberGuard checks every member first; tarfile's own filters would drop setuid bits
@@ -112,12 +113,14 @@ def restore_layer(
     if policy is None:
         return None
     entry = entry_path(policy, key, epoch)
-    places = [(str(policy.local), entry.is_dir)]
+    places = [(str(policy.local), entry.is_dir, False)]
     if policy.remote:
-        places.append((policy.remote, partial(_pull, policy, entry, warn)))
-    for where, present in places:
+        places.append((policy.remote, partial(_pull, policy, entry, warn), True))
+    for where, present, pulled in places:
         if not present():
             continue
+        with suppress(OSError):
+            os.utime(entry)  # in use: the last one to be evicted
         try:
             _unpack_verified(entry, key, staging, epoch)
         except Rejected as bad:
@@ -127,11 +130,9 @@ def restore_layer(
         except (OSError, BootstrapError) as err:
             warn(f"{label}: cannot restore the cached layer from {where}: {err}")
         else:
-            with suppress(OSError):
-                os.utime(entry)  # used now: the last to be evicted
-                if where != str(policy.local):
-                    _fit(policy, entry)  # pulled in: one entry more
-            if where == str(policy.local) and policy.push:
+            if pulled:
+                _fit(policy, entry)  # one entry more in the local cache
+            elif policy.push:
                 _push(policy, entry, label, warn, unless_present=True)
             return where
         remove_tree(staging)
@@ -147,17 +148,20 @@ def store_layer(
         return
     entry = entry_path(policy, key, epoch)
     try:
-        if not entry.is_dir():
+        if entry.is_dir():
+            os.utime(entry)  # stored again: used now
+        else:
             _write_entry(layer, entry, key, label, epoch)
-        _fit(policy, entry)
     except (OSError, BootstrapError) as err:
         warn(f"{label}: not kept in the cache: {err}")
         return
+    _fit(policy, entry)
     if policy.push:
         _push(policy, entry, label, warn)
 
 
 def entry_path(policy: CachePolicy, key: str, epoch: int) -> Path:
+    """`<cache>/<key>-<epoch>`: the name ENTRY_NAME matches."""
     return policy.local / f"{key}-{epoch}"
 
 
@@ -224,28 +228,41 @@ def _write_entry(layer: Path, entry: Path, key: str, label: str, epoch: int) -> 
 
 def _fit(policy: CachePolicy, keep: Path) -> None:
     """Remove the least recently used entries (but `keep`) until the local cache fits its
-    size limit. An entry is renamed away before it is deleted: no reader finds half of one."""
+    size limit. Only entries: whatever else the directory holds stays. An entry is renamed
+    away before it is deleted, so no reader finds half of one. Best effort: what cannot be
+    removed stays, and the next store tries again."""
     if policy.max_size is None:
         return
     _sweep(policy.local, ".*.evicted-*")
     entries = []
-    for path in policy.local.iterdir():
-        if path.name.startswith("."):
-            continue  # staging, markers
-        with suppress(OSError):  # another run evicted it meanwhile
-            size = sum(f.lstat().st_size for f in path.iterdir())
-            entries.append((path.stat().st_mtime, size, path))
+    with suppress(OSError):
+        for path in policy.local.iterdir():
+            if ENTRY_NAME.fullmatch(path.name) and path != keep:
+                with suppress(OSError):  # another run evicted it meanwhile
+                    size = sum(f.lstat().st_size for f in path.iterdir())
+                    entries.append((path.stat().st_mtime, size, path))
     total = sum(size for _, size, _ in entries)
+    with suppress(OSError):
+        total += sum(f.lstat().st_size for f in keep.iterdir())
     for _, size, path in sorted(entries):
         if total <= policy.max_size:
             break
-        if path == keep:
-            continue
-        doomed = path.with_name(f".{path.name}.evicted-{os.getpid()}")
-        with suppress(OSError, BootstrapError):  # gone meanwhile; a leftover is swept later
-            os.rename(path, doomed)
-            remove_tree(doomed)
-        total -= size
+        if _evict(path):
+            total -= size
+
+
+def _evict(entry: Path) -> bool:
+    """Whether `entry` is gone (removed here, or by another run meanwhile)."""
+    doomed = entry.with_name(f".{entry.name}.evicted-{os.getpid()}")
+    try:
+        os.rename(entry, doomed)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    with suppress(OSError, BootstrapError):
+        remove_tree(doomed)  # a leftover is swept later
+    return True
 
 
 def _rename_entry(staging: Path, entry: Path) -> None:

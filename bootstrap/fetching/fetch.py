@@ -31,12 +31,11 @@ from ..core.errors import FetchError
 from ..core.fsutil import sha256_file
 from ..model.config import FetchPolicy
 from ..model.sources import Source, file_name_problem
-from .misses import Mismatch, Miss, mismatch
+from .misses import Mismatch, Miss, Progress, mismatch
 
 if TYPE_CHECKING:
     from .http import Downloader
 
-Progress = Callable[[int, int | None], None]
 Warn = Callable[[str], None]
 MIRROR_FIX = "run the mirror command (doit mirror) or add a mirror dir (--mirror-dir) holding it"
 MISMATCH_FIX = (
@@ -244,10 +243,10 @@ class _Attempts:
         self.used = place
         return True
 
-    def _failed(self, why: str, mismatch: bool = False) -> None:
+    def _failed(self, why: str, mismatched: bool = False) -> None:
         self.tried.append(why)
         self.failed.append(why)
-        self.mismatched |= mismatch
+        self.mismatched |= mismatched
 
     def fallback_note(self) -> str | None:
         """After a success: what failed before the place that worked, if anything did."""

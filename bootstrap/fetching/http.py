@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import requests
@@ -18,9 +18,8 @@ import urllib3
 
 from ..core.fsutil import sha256_file
 from ..model.config import FetchPolicy
-from .misses import Miss, mismatch
+from .misses import Miss, Progress, mismatch
 
-Progress = Callable[[int, int | None], None]
 USER_AGENT = "serpent-bootstrap/0.1"
 CHUNK = 1 << 16
 TRANSIENT = (

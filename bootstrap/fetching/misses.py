@@ -1,7 +1,11 @@
-"""Why one place (cache, mirror dir, URL) did not yield a source file: raised by the
-download code, collected by the fetch that tries place after place."""
+"""What the fetch (which tries place after place) and the HTTP download share: why one
+place (cache, mirror dir, URL) did not yield a source file, and the progress callback."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+
+Progress = Callable[[int, int | None], None]  # (bytes so far, total if known)
 
 
 class Miss(Exception):

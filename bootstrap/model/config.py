@@ -165,6 +165,7 @@ def _mirror_dirs(selection: Selection, paths: Paths) -> tuple[Path, ...]:
 
 def _cache_policy(selection: Selection, repo: Path) -> CachePolicy | None:
     remote = selection.cache_remote
+    max_size = _size(selection.cache_max_size, "--cache-max-size (SERPENT_CACHE_MAX_SIZE)")
     if selection.cache_push and not remote:
         raise BootstrapError(
             "there is no registry to push to",
@@ -193,15 +194,16 @@ def _cache_policy(selection: Selection, repo: Path) -> CachePolicy | None:
         insecure=remote.startswith("http://"),
         push=selection.cache_push,
         run=f"{os.getpid()}-{time.time_ns()}",
-        max_size=_size(selection.cache_max_size, "--cache-max-size (SERPENT_CACHE_MAX_SIZE)"),
+        max_size=max_size,
     )
 
 
 def _size(raw: str, where: str) -> int | None:
-    """`20G`, `500M`, `1T`, `4096` (bytes; a trailing B or iB is allowed), or None for ''."""
+    """`20G`, `500M`, `1T`, `4096` (bytes; `20GB`, `20GiB` and `4096B` too), or None for
+    ''."""
     if not raw:
         return None
-    found = re.fullmatch(r"(\d+)\s*([KMGT]?)(I?B)?", raw.strip().upper())
+    found = re.fullmatch(r"(\d+)\s*(?:([KMGT])I?)?B?", raw.strip().upper())
     if not found or int(found.group(1)) == 0:
         raise BootstrapError(
             f"{raw!r} is not a size",

@@ -15,6 +15,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 NINJA_STEP = re.compile(rb"^\[(\d+)/(\d+)\] ", re.MULTILINE)
@@ -34,13 +35,55 @@ def ninja_progress(log: Path) -> tuple[int, int] | None:
     return (int(steps[-1][0]), int(steps[-1][1])) if steps else None
 
 
-def left_by_rate(started: float, log: Path | None, now: float) -> float | None:
-    """Seconds a running ninja build still needs at the rate it has gone so far."""
-    step = ninja_progress(log) if log else None
-    if step is None or step[0] < MIN_STEPS:
-        return None
-    done, total = step
-    return (now - started) * (total - done) / done
+@dataclass(frozen=True)
+class Pace:
+    """Where a ninja count was first seen: `done` of `total` steps at time `at`."""
+
+    total: int
+    done: int
+    at: float
+
+    def follows(self, step: tuple[int, int]) -> bool:
+        """Whether `step` is the same ninja's count (not another one's, e.g. a nested
+        tablegen build in the middle of LLVM's)."""
+        return step[1] == self.total and step[0] >= self.done
+
+    def left(self, step: tuple[int, int], now: float) -> float | None:
+        """Seconds to the end of the count at the rate since it was first seen."""
+        steps = step[0] - self.done
+        if steps < MIN_STEPS:
+            return None
+        return (now - self.at) * (step[1] - step[0]) / steps
+
+
+@dataclass
+class Running:
+    """One running task, as the watcher last saw its log."""
+
+    started: float
+    log: Path | None
+    pace: Pace | None = None
+    step: tuple[int, int] | None = None
+    left: float | None = None  # seconds, once the rate says
+
+    def update(self, now: float) -> None:
+        self.step = ninja_progress(self.log) if self.log else None
+        if self.step is None:
+            self.left = None
+            return
+        if self.pace is None:  # the task's first count: it began with the task
+            self.pace = Pace(self.step[1], 0, self.started)
+        elif not self.pace.follows(self.step):  # another ninja: its rate from now on
+            self.pace = Pace(self.step[1], self.step[0], now)
+        self.left = self.pace.left(self.step, now)
+
+    def describe(self, name: str, now: float) -> str:
+        minutes, seconds = divmod(int(now - self.started), 60)
+        text = f"{name} {minutes}:{seconds:02d}"
+        if self.step:
+            left = f", ~{short_duration(self.left)} left" if self.left else ""
+            text += f" [{self.step[0]}/{self.step[1]}{left}]"
+        return text
 
 
 def eta_seconds(left: Iterable[float], parallel: int) -> float:
@@ -55,21 +98,12 @@ def short_duration(seconds: float) -> str:
     return f"{minutes}m" if minutes < 120 else f"{minutes / 60:.1f}h"
 
 
-def describe(name: str, started: float, log: Path | None, now: float) -> str:
-    minutes, seconds = divmod(int(now - started), 60)
-    text = f"{name} {minutes}:{seconds:02d}"
-    if log and (step := ninja_progress(log)):
-        left = left_by_rate(started, log, now)
-        text += f" [{step[0]}/{step[1]}" + (f", ~{short_duration(left)} left]" if left else "]")
-    return text
-
-
 class Watcher:
     """Calls `show` with one line about the running tasks every `interval` seconds."""
 
     def __init__(self, show: Callable[[str], None], interval: float) -> None:
         self.show, self.interval = show, interval
-        self.running: dict[str, tuple[float, Path | None]] = {}
+        self.running: dict[str, Running] = {}
         self.lock = threading.Lock()
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="progress", daemon=True)
@@ -77,25 +111,25 @@ class Watcher:
 
     def started(self, name: str, log: Path | None) -> None:
         with self.lock:
-            self.running[name] = (time.time(), log)
+            self.running[name] = Running(time.time(), log)
 
     def finished(self, name: str) -> None:
         with self.lock:
             self.running.pop(name, None)
 
     def left(self) -> dict[str, float]:
-        """Seconds left of each running task whose ninja rate is known."""
-        now = time.time()
+        """Seconds left of each running task whose ninja rate is known (as of the last
+        status line)."""
         with self.lock:
-            running = list(self.running.items())
-        found = {name: left_by_rate(start, log, now) for name, (start, log) in running}
-        return {name: left for name, left in found.items() if left is not None}
+            return {n: r.left for n, r in self.running.items() if r.left is not None}
 
     def status(self) -> str:
+        """One line on the running tasks, their logs read again."""
         now = time.time()
         with self.lock:
-            running = list(self.running.items())
-        return ", ".join(describe(n, start, log, now) for n, (start, log) in running)
+            for task in self.running.values():
+                task.update(now)
+            return ", ".join(task.describe(n, now) for n, task in self.running.items())
 
     def close(self) -> None:
         self.stopped.set()

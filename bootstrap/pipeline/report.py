@@ -249,7 +249,7 @@ class BootstrapReporter:
                 live[n]
                 if n in live
                 else max(0.0, self.history.get(n, 0.0) - (now - self.starts.get(n, now)))
-                for n in self.pending
+                for n in list(self.pending)  # the main thread removes finished tasks
             ),
             self.parallel,
         )

@@ -113,13 +113,15 @@ def test_beyond_the_size_limit_the_least_recently_used_entries_go(tmp_path: Path
     store_layer(unlimited, one, LABEL, built, EPOCH, Warnings())
     entry_size = sum(f.stat().st_size for f in entry_path(unlimited, one, EPOCH).iterdir())
     limited = policy(tmp_path, max_size=2 * entry_size)
+    (limited.local / "notes").mkdir()  # not an entry: never evicted, never counted
+    (limited.local / "notes" / "big").write_bytes(bytes(4 * entry_size))
     for when, key in enumerate((one, two), start=1):  # one stored first, two after it
         store_layer(limited, key, LABEL, built, EPOCH, Warnings())
         os.utime(entry_path(limited, key, EPOCH), (when, when))
     assert restore(limited, tmp_path / "r", one)[0] == str(limited.local)  # one: used now
     store_layer(limited, three, LABEL, built, EPOCH, Warnings())  # one entry too many
     kept = sorted(p.name for p in limited.local.iterdir())
-    assert kept == [f"{one}-{EPOCH}", f"{three}-{EPOCH}"]  # two was the least recently used
+    assert kept == [f"{one}-{EPOCH}", f"{three}-{EPOCH}", "notes"]  # two: least recently used
 
 
 def flip_a_byte(entry: Path) -> None:

@@ -54,6 +54,8 @@ def test_a_remote_is_a_repository_and_http_only_when_said(
         ({"cache_max_size": "20 GB or so"}, "--cache-max-size"),
         ({"cache_max_size": "0G"}, "--cache-max-size"),
         ({"cache_max_size": "-5M"}, "--cache-max-size"),
+        ({"cache_max_size": "5iB"}, "--cache-max-size"),
+        ({"cache_max_size": "lots", "cache_dir": "off"}, "--cache-max-size"),
     ],
 )
 def test_a_cache_setting_that_cannot_work_is_an_error(selection: dict, where: str) -> None:
@@ -64,7 +66,15 @@ def test_a_cache_setting_that_cannot_work_is_an_error(selection: dict, where: st
 
 @pytest.mark.parametrize(
     ("given", "size"),
-    [("", None), ("4096", 4096), ("500M", 500 << 20), ("20G", 20 << 30), ("1tib", 1 << 40)],
+    [
+        ("", None),
+        ("4096", 4096),
+        ("4096B", 4096),
+        ("500M", 500 << 20),
+        ("20G", 20 << 30),
+        ("20GB", 20 << 30),
+        ("1tib", 1 << 40),
+    ],
 )
 def test_the_cache_size_limit_reads_units(given: str, size: int | None) -> None:
     cache = Config.create(REPO, Selection(cache_max_size=given)).cache

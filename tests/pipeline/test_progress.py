@@ -5,13 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from bootstrap.pipeline.progress import (
-    Watcher,
-    describe,
-    eta_seconds,
-    left_by_rate,
-    ninja_progress,
-)
+from bootstrap.pipeline.progress import Running, Watcher, eta_seconds, ninja_progress
 
 NINJA_LOG = """\
 -- Configuring done
@@ -36,25 +30,44 @@ def test_no_progress_without_ninja_or_log(tmp_path: Path) -> None:
     assert ninja_progress(tmp_path / "missing.log") is None
 
 
-def test_describe_shows_elapsed_time_and_step(tmp_path: Path) -> None:
+def seen(log: Path | None, now: float, task: Running | None = None) -> str:
+    """How the watcher describes a task started at 0 s, looking at `now`."""
+    task = task or Running(0.0, log)
+    task.update(now)
+    return task.describe("build:x86_64/stage3/llvm", now)
+
+
+def test_a_task_shows_its_elapsed_time_and_ninja_step(tmp_path: Path) -> None:
     log = tmp_path / "toolchain.log"
     log.write_text(NINJA_LOG)
-    assert describe("build:x86_64/stage1/toolchain", 100.0, log, 100.0 + 754) == (
-        "build:x86_64/stage1/toolchain 12:34 [2/2829]"
-    )
-    assert describe("verify:x86_64", 0.0, None, 5.0) == "verify:x86_64 0:05"
+    assert seen(log, 754.0) == "build:x86_64/stage3/llvm 12:34 [2/2829]"  # too few steps
+    assert seen(None, 5.0) == "build:x86_64/stage3/llvm 0:05"
+
+
+def step(done: int, total: int = 2322) -> str:
+    return f"[{done}/{total}] Building CXX object lib/CodeGen/X{done}.cpp.o\n"
 
 
 def test_a_ninja_build_s_time_left_follows_its_rate_so_far(tmp_path: Path) -> None:
     log = tmp_path / "llvm.log"
-    log.write_text(NINJA_LOG)
-    assert left_by_rate(0.0, log, 600.0) is None  # 2 steps: too few to say
-    log.write_text(NINJA_LOG + "[400/2322] Building CXX object lib/CodeGen/X.cpp.o\n")
-    assert left_by_rate(0.0, log, 1200.0) == 1200.0 * 1922 / 400  # 3 s a step: 96 min
-    assert describe("build:x86_64/stage3/llvm", 0.0, log, 1200.0) == (
-        "build:x86_64/stage3/llvm 20:00 [400/2322, ~97m left]"
-    )
-    assert left_by_rate(0.0, None, 1200.0) is None
+    log.write_text(NINJA_LOG + step(400))
+    task = Running(0.0, log)
+    assert seen(log, 1200.0, task) == "build:x86_64/stage3/llvm 20:00 [400/2322, ~97m left]"
+    assert task.left == 1200.0 * 1922 / 400  # 3 s a step
+
+
+def test_a_nested_ninja_count_has_a_rate_of_its_own(tmp_path: Path) -> None:
+    """LLVM's cross build runs a 199-step tablegen build in the middle of its own."""
+    log = tmp_path / "llvm.log"
+    log.write_text(step(400))
+    task = Running(0.0, log)
+    task.update(1200.0)
+    log.write_text(step(400) + step(1, 199))  # the nested build starts: no rate yet
+    task.update(1300.0)
+    assert task.left is None and task.describe("llvm", 1300.0).endswith("[1/199]")
+    log.write_text(step(400) + step(51, 199))  # 50 steps in 100 s
+    task.update(1400.0)
+    assert task.left == 100.0 * 148 / 50
 
 
 def test_the_run_s_eta_is_never_below_its_longest_task() -> None:

@@ -241,6 +241,7 @@ def test_the_cache_settings_are_no_input_of_any_key(tmp_path) -> None:
                 cache_dir=str(tmp_path),
                 cache_remote="http://127.0.0.1:5000/serpent/layers",
                 cache_push=True,
+                cache_max_size="20G",
             ),
         )
     )
