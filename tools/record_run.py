@@ -19,6 +19,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from bootstrap.model.config import Paths
 from bootstrap.pipeline.report import task_seconds
 
 REPO = Path(__file__).resolve().parent.parent
@@ -29,7 +30,8 @@ OUT_FILES += ("bootstrap.lock", "drift.json")
 def record(arch: str, dest: Path, build: Path) -> list[Path]:
     dest.mkdir(parents=True, exist_ok=True)
     copied = []
-    sources = [p for pattern in OUT_FILES for p in sorted((build / "out" / arch).glob(pattern))]
+    out = Paths.under(REPO, {"SERPENT_BUILD_DIR": str(build)}).out / arch  # ./out or build/out
+    sources = [p for pattern in OUT_FILES for p in sorted(out.glob(pattern))]
     sources += sorted((build / arch / "reports").glob("*.json"))
     for path in sources:
         copied.append(Path(shutil.copy2(path, dest / path.name)))
