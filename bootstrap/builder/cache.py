@@ -239,16 +239,19 @@ def _fit(policy: CachePolicy, keep: Path) -> None:
         for path in policy.local.iterdir():
             if ENTRY_NAME.fullmatch(path.name) and path != keep:
                 with suppress(OSError):  # another run evicted it meanwhile
-                    size = sum(f.lstat().st_size for f in path.iterdir())
-                    entries.append((path.stat().st_mtime, size, path))
+                    entries.append((path.stat().st_mtime, _entry_size(path), path))
     total = sum(size for _, size, _ in entries)
     with suppress(OSError):
-        total += sum(f.lstat().st_size for f in keep.iterdir())
+        total += _entry_size(keep)
     for _, size, path in sorted(entries):
         if total <= policy.max_size:
             break
         if _evict(path):
             total -= size
+
+
+def _entry_size(entry: Path) -> int:
+    return sum(f.lstat().st_size for f in entry.iterdir())
 
 
 def _evict(entry: Path) -> bool:
