@@ -37,6 +37,9 @@ from .graph import Node, StageGraph, stage_graph
 
 LLVM_SOURCE = "llvm-project"
 DRIVER_MODULE = driver.__name__  # bootstrap.builder.driver: recipes run it with -m
+# stage3's own compiler: its clang and what clang's resource dir holds beside its headers
+# (the builtins and crt files a link needs), each with what it depends on
+STAGE3_COMPILER = ("llvm", "compiler-rt-builtins")
 
 
 @dataclass(frozen=True)
@@ -419,7 +422,8 @@ class Project:
                 where=str(self.config.paths.profiles_file),
                 fix="add llvm to stage3, or drop stage3-compiler-equivalence from checks",
             )
-        compiler = {"llvm", *graph.closure("llvm")}
+        parts = [n for n in STAGE3_COMPILER if n in graph.order]
+        compiler = {*parts, *(d for n in parts for d in graph.closure(n))}
         closure = (
             set(spec.closure) - {"llvm"} if "llvm" in spec.closure else set(spec.closure) | compiler
         ) - {spec.name}  # never its own output (llvm-runtimes is in llvm's closure)

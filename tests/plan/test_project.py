@@ -480,3 +480,5 @@ def test_the_compiler_equivalence_check_swaps_the_clang_of_a_sample() -> None:
     assert "llvm" in musl.closure and "llvm" not in p.compiler_twin(musl).closure
     runtimes = p.compiler_twin(component(p, "x86_64", "llvm-runtimes", "stage3"))
     assert "llvm" in runtimes.closure and "llvm-runtimes" not in runtimes.closure
+    # stage3's clang links with the builtins and crt files of its own resource dir
+    assert "compiler-rt-builtins" in runtimes.closure
