@@ -6,8 +6,11 @@ A long bootstrap resumes across sessions and shares its cores with tests and CI,
 times in its run reports are not clean. This copies what the stage builds on (the earlier
 stages' stamps, layers and trees, the shared stage1 components, the prepared sources) into
 a scratch build dir as hard links, leaves the stage itself out, and builds it there with
-the component cache off (`doit union:<arch>/<stage>`: every build of the stage, no checks,
-no rootfs). The original build dir is only read. Prints each component's time, the sum,
+the component cache off (`doit union:<arch>/<stage>`: every build of the stage, none of its
+checks, no rootfs). The earlier stages' checks run again first (their keys name the build
+dir), and the fetches are checked; that is outside the stage's wall time, and any earlier
+build that ran is listed (`earlier_rebuilt`: it should be empty). The original build dir
+is only read. Prints each component's time, the sum,
 the stage's wall time (first build start to last build end), and whether the rebuilt tree
 is byte for byte the original's (the digests of the two union stamps), and writes them as
 JSON.
@@ -40,7 +43,8 @@ def copy_earlier_stages(build: Path, scratch: Path, arch: str, stage: str) -> No
     """Hard-link what `stage` of `arch` builds on into `scratch`: nothing of the stage itself
     or of later ones, no work dirs, no other target."""
     earlier = STAGES[: STAGES.index(stage)]
-    parts = [build / "prepared"]
+    # the prepared source trees, not their logs or locks (which a prepare writes in place)
+    parts = [p for p in (build / "prepared").glob("*") if p.is_dir()]
     for home in (build / arch, build / SHARED):
         for kind in ("stamps", "layers"):
             parts += [home / kind / s for s in earlier]
@@ -69,16 +73,25 @@ def build_stage(scratch: Path, arch: str, stage: str, profile: str, log: Path) -
 
 
 def stage_times(report: Path, arch: str, stage: str) -> dict[str, object]:
+    if not report.is_file():  # doit stopped before its reporter started
+        return {}
     tasks = json.loads(report.read_text())["tasks"]
     prefix = f"build:{arch}/{stage}/"
     built = {n[len(prefix) :]: t for n, t in tasks.items() if n.startswith(prefix) and "start" in t}
+    earlier = tuple(f"/{s}/" for s in STAGES[: STAGES.index(stage)])
+    rebuilt = sorted(
+        n
+        for n, t in tasks.items()
+        if n.startswith("build:") and "start" in t and any(s in n for s in earlier)
+    )
     if not built:
-        return {}
+        return {"earlier_rebuilt": rebuilt}
     wall = max(t["end"] for t in built.values()) - min(t["start"] for t in built.values())
     return {
         "wall_seconds": round(wall, 1),
         "sum_seconds": round(sum(t["duration"] for t in built.values()), 1),
         "components": {n: round(t["duration"], 1) for n, t in sorted(built.items())},
+        "earlier_rebuilt": rebuilt,
     }
 
 
@@ -97,6 +110,8 @@ def main() -> int:
     parser.add_argument("--scratch", type=Path, required=True, help="a new dir for the copy")
     parser.add_argument("--out", type=Path, help="the JSON results (default: in --scratch)")
     args = parser.parse_args()
+    # doit runs from the checkout: relative paths would name other dirs there
+    args.build_dir, args.scratch = args.build_dir.resolve(), args.scratch.resolve()
     previous = STAGES[STAGES.index(args.stage) - 1]
     union = args.build_dir / args.target / "stamps" / previous / ".union"
     if not union.is_file():
@@ -141,6 +156,8 @@ def main() -> int:
             f"sum of builds {results['sum_seconds'] / 60:.1f} min; the same tree as "
             f"{args.build_dir}'s: {results['same_tree']}; {out}"
         )
+    if results.get("earlier_rebuilt"):
+        print(f"note: earlier builds ran again: {', '.join(results['earlier_rebuilt'])}")
     if rc:
         print(f"error: the build failed\nfix: read {log}", file=sys.stderr)
     return rc

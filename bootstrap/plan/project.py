@@ -411,19 +411,22 @@ class Project:
         )
 
     def compiler_twin(self, spec: ComponentSpec) -> ComponentSpec:
-        """`spec` built by the other clang of its stage: stage3's own (the `llvm`
-        component) where it used /serpent's, /serpent's where it used stage3's; the clang
-        in the chroot runs for real (under qemu for a foreign target)."""
+        """`spec` built by the other clang of its stage: stage3's own (the `llvm` component,
+        with the builtins and crt files `compiler-rt-builtins` puts in its resource dir)
+        where it used /serpent's, /serpent's where it used stage3's; the clang in the
+        chroot runs for real (under qemu for a foreign target)."""
         graph = self.graph(spec.stage)
-        if "llvm" not in graph.order:
+        missing = [n for n in STAGE3_COMPILER if n not in graph.order]
+        if missing:
             raise ConfigError(
-                "stage3-compiler-equivalence needs stage3's own clang, and profile "
-                f"'{self.profile.name}' does not build llvm in {spec.stage}",
+                "stage3-compiler-equivalence needs stage3's own clang and its builtins, and "
+                f"profile '{self.profile.name}' does not build {', '.join(missing)} in "
+                f"{spec.stage}",
                 where=str(self.config.paths.profiles_file),
-                fix="add llvm to stage3, or drop stage3-compiler-equivalence from checks",
+                fix=f"add {', '.join(missing)} to stage3, or drop stage3-compiler-equivalence "
+                "from checks",
             )
-        parts = [n for n in STAGE3_COMPILER if n in graph.order]
-        compiler = {*parts, *(d for n in parts for d in graph.closure(n))}
+        compiler = {*STAGE3_COMPILER, *(d for n in STAGE3_COMPILER for d in graph.closure(n))}
         closure = (
             set(spec.closure) - {"llvm"} if "llvm" in spec.closure else set(spec.closure) | compiler
         ) - {spec.name}  # never its own output (llvm-runtimes is in llvm's closure)

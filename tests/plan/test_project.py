@@ -482,3 +482,9 @@ def test_the_compiler_equivalence_check_swaps_the_clang_of_a_sample() -> None:
     assert "llvm" in runtimes.closure and "llvm-runtimes" not in runtimes.closure
     # stage3's clang links with the builtins and crt files of its own resource dir
     assert "compiler-rt-builtins" in runtimes.closure
+
+
+def test_the_compiler_equivalence_check_needs_stage3s_clang_and_builtins() -> None:
+    p = project(profile="smoke", target="x86_64")  # stage3 builds with tcc
+    with pytest.raises(ConfigError, match=r"does not build llvm, compiler-rt-builtins in stage3"):
+        p.compiler_twin(component(p, "x86_64", "bzip2", "stage3"))
