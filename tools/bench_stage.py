@@ -10,10 +10,9 @@ the component cache off (`doit union:<arch>/<stage>`: every build of the stage, 
 checks, no rootfs). The earlier stages' checks run again first (their keys name the build
 dir), and the fetches are checked; that is outside the stage's wall time, and any earlier
 build that ran is listed (`earlier_rebuilt`: it should be empty). The original build dir
-is only read. Prints each component's time, the sum,
-the stage's wall time (first build start to last build end), and whether the rebuilt tree
-is byte for byte the original's (the digests of the two union stamps), and writes them as
-JSON.
+is only read. Prints each component's time, the sum, the stage's wall time (first build
+start to last build end), and whether the rebuilt tree is byte for byte the original's (the
+digests of the two union stamps), and writes them as JSON.
 
     .venv/bin/python tools/bench_stage.py --target x86_64 --stage stage3 --profile full \
         --scratch /work/bench-x86_64-stage3 --out docs/runs/<date>-x86_64-stage3-bench.json
@@ -33,10 +32,14 @@ import time
 from pathlib import Path
 
 from bootstrap.builder.keys import read_stamp
-from bootstrap.model.layout import SHARED
+from bootstrap.model.layout import SHARED, Layout
 from bootstrap.model.recipes import STAGES
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def union_stamp(build: Path, arch: str, stage: str) -> Path:
+    return Layout(build / arch, triplet="").union_stamp(stage)  # no path needs the triplet
 
 
 def copy_earlier_stages(build: Path, scratch: Path, arch: str, stage: str) -> None:
@@ -97,7 +100,7 @@ def stage_times(report: Path, arch: str, stage: str) -> dict[str, object]:
 
 def same_tree(build: Path, scratch: Path, arch: str, stage: str) -> bool | None:
     """Is the rebuilt stage tree the original's, byte for byte? None: one is not built."""
-    ours, theirs = (read_stamp(d / arch / "stamps" / stage / ".union") for d in (scratch, build))
+    ours, theirs = (read_stamp(union_stamp(d, arch, stage)) for d in (scratch, build))
     return None if not ours or not theirs else ours["digest"] == theirs["digest"]
 
 
@@ -113,8 +116,7 @@ def main() -> int:
     # doit runs from the checkout: relative paths would name other dirs there
     args.build_dir, args.scratch = args.build_dir.resolve(), args.scratch.resolve()
     previous = STAGES[STAGES.index(args.stage) - 1]
-    union = args.build_dir / args.target / "stamps" / previous / ".union"
-    if not union.is_file():
+    if not union_stamp(args.build_dir, args.target, previous).is_file():
         print(
             f"error: {args.target}'s {previous} is not built in {args.build_dir}\n"
             f"fix: build it first (doit {previous} --target {args.target})",
