@@ -286,8 +286,13 @@ class Project:
             "mode": self.mode,
             "llvm": self.llvm_version,
             "engine": self.engine_digest if runs_driver(plan) else None,
-            # only in host mode: every build there is compiled by the host's LLVM
-            **({"host_llvm": self.host_llvm_build} if self.mode == "host" else {}),
+            # in host mode every build is compiled by the host's LLVM; in llvm mode only a
+            # build that runs its programs (stage2's cross LLVM runs its llvm-tblgen)
+            **(
+                {"host_llvm": self.host_llvm_build}
+                if self.mode == "host" or runs_host_llvm(plan)
+                else {}
+            ),
         }
         plan = {**plan, "files": common["files"]}
         return ComponentSpec(
@@ -484,6 +489,13 @@ class Project:
         if recipe.get("post_patch"):
             inputs["post_patch"] = recipe["post_patch"]
         return digest(inputs)
+
+
+def runs_host_llvm(plan: dict[str, Any]) -> bool:
+    """Does the build run programs of the host's LLVM (whose build then is an input)?"""
+    commands = plan["commands"].values()
+    texts = [*plan["env"].values(), *(arg for phase in commands for argv in phase for arg in argv)]
+    return any("${host_llvm}" in text for text in texts)
 
 
 def runs_driver(plan: dict[str, Any]) -> bool:
