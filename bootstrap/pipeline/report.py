@@ -203,8 +203,7 @@ class BootstrapReporter:
         for name in interrupted:  # started, never finished: Ctrl-C or SIGTERM
             self.results[name] = {
                 "status": "interrupted",
-                "duration": round(time.time() - self.starts[name], 3),
-                **self._span(name),
+                **self._timing(name, time.time()),
                 **self.metas[name],
             }
         self.interrupted = bool(interrupted)
@@ -226,9 +225,11 @@ class BootstrapReporter:
             if self.failures or self.errors
             else "OK"
         )
+        suspended = sum(to - since for since, to in self.sampler.windows()) if self.sampler else 0
+        paused = f" ({suspended:.0f}s of it suspended)" if suspended else ""
         self.out.write(
             f"{verdict}: {summary or 'nothing to do'} "
-            f"in {time.time() - self.started:.2f}s; report: {path}\n"
+            f"in {time.time() - self.started:.2f}s{paused}; report: {path}\n"
         )
 
     # -- helpers ---------------------------------------------------------------------------
@@ -269,14 +270,13 @@ class BootstrapReporter:
             self._show_status(self.watcher.status())
         start = self.starts.get(task.name)
         self.pending.discard(task.name)
-        if status == "ok" and start:
-            self.history[task.name] = round(time.time() - start, 3)
         entry: dict[str, Any] = {
             "status": status,
-            "duration": round(time.time() - start, 3) if start else 0.0,
-            **self._span(task.name),
+            **self._timing(task.name, time.time()),
             **(task.meta or {}),
         }
+        if status == "ok" and start:
+            self.history[task.name] = entry["duration"]
         if message:
             entry["message"] = message
         if warnings:
@@ -291,15 +291,20 @@ class BootstrapReporter:
         if start:
             self._checkpoint()
 
-    def _span(self, name: str) -> dict[str, float]:
-        """When a task that ran started and ended, in seconds since the run started."""
+    def _timing(self, name: str, end: float) -> dict[str, float]:
+        """How long a task ran until `end`, not counting the time the run was suspended,
+        and when it started and ended (seconds since the run started; a suspension shows
+        as `suspended` seconds between the two)."""
         start = self.starts.get(name)
         if start is None:
-            return {}
-        return {
+            return {"duration": 0.0}
+        suspended = self.sampler.suspended_between(start, end) if self.sampler else 0.0
+        timing = {
+            "duration": round(end - start - suspended, 3),
             "start": round(start - self.started, 3),
-            "end": round(time.time() - self.started, 3),
+            "end": round(end - self.started, 3),
         }
+        return {**timing, "suspended": round(suspended, 3)} if suspended else timing
 
     def _tick(self, show: Callable[[str], None], text: str) -> None:
         show(text)
@@ -315,13 +320,8 @@ class BootstrapReporter:
             now = self.checkpointed = time.time()
             results = dict(self.results)  # copied whole: the main thread adds to it
             running = {
-                name: {
-                    "status": "running",
-                    "duration": round(now - start, 3),
-                    **self._span(name),
-                    **self.metas.get(name, {}),
-                }
-                for name, start in dict(self.starts).items()
+                name: {"status": "running", **self._timing(name, now), **self.metas.get(name, {})}
+                for name in dict(self.starts)
                 if name not in results
             }
             report = self._report({**results, **running}, cpu=[], complete=False)
@@ -346,6 +346,8 @@ class BootstrapReporter:
             "errors": self.errors,
             "critical_path": critical_path(results, self.deps),
             "cpu_busy": downsample(cpu, CPU_POINTS),  # [seconds since start, % busy]
+            # [from, to] in seconds since start: stopped (SIGSTOP, Ctrl-Z) or the machine slept
+            "suspended": self.sampler.windows() if self.sampler else [],
         }
 
     def _write_report(self) -> Path:
@@ -355,7 +357,13 @@ class BootstrapReporter:
         command = " ".join(["doit", *sys.argv[1:]])
         title = f"run {report['started']}"
         svg = render_timeline(
-            self.results, report["duration"], cpu, report["critical_path"], title, command
+            self.results,
+            report["duration"],
+            cpu,
+            report["critical_path"],
+            title,
+            command,
+            report["suspended"],
         )
         with self.writing:
             for suffix, content in ((".json", _json(report)), (".svg", svg)):

@@ -36,6 +36,9 @@ LABEL_CHARS = 46  # what fits the column in 11 px monospace
 MIN_BAR_W = 3.0  # px: a task of a second in a long run still shows its colour
 
 Samples = Sequence[tuple[float, float]]  # (seconds since the run started, CPU busy %)
+Window = tuple[float, float]  # (from, to), seconds since the run started
+# A tick this much later than due: the run was stopped (SIGSTOP, Ctrl-Z) or the machine slept.
+SUSPEND_GAP = 5.0
 
 
 # -- CPU sampling --------------------------------------------------------------------------
@@ -51,12 +54,17 @@ def read_cpu_times(stat: Path = Path("/proc/stat")) -> tuple[int, int] | None:
 
 
 class CpuSampler:
-    """Samples how busy the CPUs are every `interval` seconds in a daemon thread."""
+    """Samples how busy the CPUs are every `interval` seconds in a daemon thread, and notes
+    when the run was suspended: a tick far later than due means no thread of the process
+    ran meanwhile."""
 
     def __init__(self, started: float, interval: float = 1.0) -> None:
         self.started, self.interval = started, interval
         self.samples: list[tuple[float, float]] = []
         self.last = read_cpu_times()
+        self.suspended: list[Window] = []
+        self.ticked = time.time()
+        self.ticking = threading.Lock()  # the main thread ticks too (suspended_between)
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="cpu-sampler", daemon=True)
         self.thread.start()
@@ -68,8 +76,29 @@ class CpuSampler:
         self._sample()
         return self.samples
 
+    def suspended_between(self, start: float, end: float) -> float:
+        """Seconds of [start, end] (times as time.time()) the run spent suspended."""
+        self._tick()
+        low, high = start - self.started, end - self.started
+        with self.ticking:
+            return sum(max(0.0, min(to, high) - max(since, low)) for since, to in self.suspended)
+
+    def windows(self) -> list[Window]:
+        self._tick()
+        with self.ticking:
+            return list(self.suspended)
+
+    def _tick(self) -> None:
+        with self.ticking:
+            now = time.time()
+            if now - self.ticked > self.interval + SUSPEND_GAP:
+                since, to = self.ticked - self.started, now - self.started
+                self.suspended.append((round(since, 3), round(to, 3)))
+            self.ticked = now
+
     def _loop(self) -> None:
         while not self.stopped.wait(self.interval):
+            self._tick()
             self._sample()
 
     def _sample(self) -> None:
@@ -203,8 +232,10 @@ def render_timeline(
     critical: Sequence[str],
     heading: str,
     command: str = "",
+    suspended: Sequence[Window] = (),
 ) -> str:
-    """The SVG text. `tasks`: the run report's entries (status, start, end, target, stage)."""
+    """The SVG text. `tasks`: the run report's entries (status, start, end, target, stage);
+    `suspended`: when the run was stopped, drawn as grey bands."""
     grouped = rows(tasks)
     bars_h = sum(GROUP_H + ROW_H * len(names) for _, names in grouped)
     height = TOP + bars_h + 20 + CPU_H + BOTTOM
@@ -216,6 +247,7 @@ def render_timeline(
     canvas.text(10, 34, command[:170], fill="#555555")
     _legend(canvas, critical, tasks)
     _axis(canvas, TOP - 8, height - BOTTOM)
+    _suspended(canvas, suspended, TOP - 8, height - BOTTOM)
     y = TOP
     places: dict[str, tuple[float, float, float]] = {}  # task -> (x start, x end, y middle)
     for (target, stage), names in grouped:
@@ -237,7 +269,7 @@ def _legend(canvas: _Canvas, critical: Sequence[str], tasks: Mapping[str, Any]) 
         canvas.text(x + 16, 53, status)
         x += 30 + 8 * len(status)
     canvas.add("rect", x=x, y=44, width=12, height=10, fill="none", stroke=CRITICAL, stroke_width=2)
-    length = sum(tasks[n]["end"] - tasks[n]["start"] for n in critical if n in tasks)
+    length = sum(_worked(tasks[n]) for n in critical if n in tasks)
     canvas.text(x + 16, 53, f"critical path: {len(critical)} task(s), {clock(length)} of work")
 
 
@@ -271,10 +303,31 @@ def _bar(
     if critical:
         rect.set("stroke", CRITICAL)
         rect.set("stroke-width", "2")
-    seconds = entry["end"] - entry["start"]
     note = ", critical path" if critical else ""
-    ET.SubElement(rect, "title").text = f"{name}: {seconds:.1f} s ({status}{note})"
+    if entry.get("suspended"):
+        note += f", and {entry['suspended']:.0f} s suspended"
+    ET.SubElement(rect, "title").text = f"{name}: {_worked(entry):.1f} s ({status}{note})"
     return start, start + width, y + ROW_H / 2
+
+
+def _worked(entry: Mapping[str, Any]) -> float:
+    """A task's time, without the time the run was suspended."""
+    return entry["end"] - entry["start"] - entry.get("suspended", 0.0)
+
+
+def _suspended(canvas: _Canvas, windows: Sequence[Window], top: float, bottom: float) -> None:
+    for since, to in windows:
+        band = canvas.add(
+            "rect",
+            class_="suspended",
+            x=canvas.x(since),
+            y=top,
+            width=max(1.0, round(canvas.x(to) - canvas.x(since), 2)),
+            height=bottom - top,
+            fill="#c8c8c8",
+            fill_opacity=0.5,
+        )
+        ET.SubElement(band, "title").text = f"suspended {to - since:.0f} s"
 
 
 def _critical_links(canvas: _Canvas, places: list[tuple[float, float, float]]) -> None:

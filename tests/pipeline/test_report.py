@@ -103,3 +103,38 @@ def test_a_killed_run_leaves_its_report_so_far(mini_repo: MiniRepo) -> None:
     b1 = next(t for t in tasks if t["task"] == "build:aarch64/stage1/b1")
     assert (b1["runs"], b1["status"]) == (2, "ok")  # the killed run's time counts too
     assert [r["complete"] for r in runs] == [False, True]
+
+
+def test_time_a_run_spent_stopped_is_not_counted_as_work(mini_repo: MiniRepo) -> None:
+    """A run stopped with SIGSTOP (Ctrl-Z, or to lend the cores to something else) and
+    continued later: the report keeps the window, and the task's duration (what the ETA of
+    the next run and the timing tools use) leaves it out."""
+    recipe = mini_repo.root / "stages" / "recipes" / "b1.yml"
+    recipe.write_text(recipe.read_text() + "pre_install:\n  - [sleep, '2.37']\n")
+    argv = [sys.executable, "-m", "doit", "-f", str(mini_repo.root / "dodo.py"), "stage1"]
+    env = {**clean_environ(), "PYTHONPATH": str(REPO), "SERPENT_PROFILE": "test"}
+    proc = subprocess.Popen(
+        [*argv, "--target", "aarch64"], cwd=mini_repo.root, env=env, stdout=subprocess.PIPE
+    )
+    deadline = time.time() + 60
+    while not subprocess.run(["pgrep", "-f", "sleep 2.37"], capture_output=True).stdout:
+        assert time.time() < deadline, "the build never started"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGSTOP)  # the sleep goes on and ends meanwhile
+    time.sleep(9)
+    proc.send_signal(signal.SIGCONT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+
+    report = mini_repo.report()
+    [(since, to)] = report["suspended"]
+    assert 8 <= to - since <= 12
+    b1 = report["tasks"]["build:aarch64/stage1/b1"]
+    assert b1["end"] - b1["start"] >= 9  # on the wall: the stop (the sleep ended within it)
+    assert b1["suspended"] >= 8
+    assert b1["duration"] == pytest.approx(b1["end"] - b1["start"] - b1["suspended"], abs=0.01)
+    assert b1["duration"] < b1["end"] - b1["start"] - 8
+    assert "suspended" not in report["tasks"]["build:aarch64/stage1/a1"]  # done before
+    assert b"s of it suspended)" in out
+    svg = (mini_repo.root / "build" / "reports" / "latest.svg").read_text()
+    assert svg.count('class="suspended"') == 1  # the timeline's grey band
