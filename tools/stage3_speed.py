@@ -6,8 +6,9 @@ Per stage3 component: x86_64 built natively, aarch64 built with the build machin
 (native-exec, the default), and, for the equivalence check's sample, aarch64 built again
 fully emulated (`twin_seconds` in build/aarch64/reports/stage3-equivalence.json). Times are
 summed over every run report in build/reports (a build resumed across runs counts all its
-runs; time the run spent suspended, e.g. SIGSTOPped for a CI run, is not counted); the totals are the sums of the stage3 build tasks, so both targets are measured the
-same way whatever ran beside them. Exit 1 when a total is missing or the ratio is above
+runs; time a run spent suspended, e.g. SIGSTOPped for a CI run, is not counted); the
+totals are the sums of the stage3 build tasks, so both targets are measured the same way
+whatever ran beside them. Exit 1 when a total is missing or the ratio is above
 the goal.
 
     .venv/bin/python tools/stage3_speed.py [--build-dir build] [--foreign aarch64]
