@@ -287,7 +287,8 @@ class Project:
             "llvm": self.llvm_version,
             "engine": self.engine_digest if runs_driver(plan) else None,
             # in host mode every build is compiled by the host's LLVM; in llvm mode only a
-            # build that runs its programs (stage2's cross LLVM runs its llvm-tblgen)
+            # build that runs its programs (stage1's LLVM is compiled by its clang, stage2's
+            # cross LLVM runs its llvm-tblgen)
             **(
                 {"host_llvm": self.host_llvm_build}
                 if self.mode == "host" or runs_host_llvm(plan)
