@@ -13,6 +13,7 @@ from typing import NoReturn
 from bootstrap.checks.preflight import refusing_reporter
 from bootstrap.core.errors import BootstrapError
 from bootstrap.exec.lock import lock_build_dir, make_build_dir, writes_state
+from bootstrap.exec.runner import follow_job_control
 from bootstrap.model.config import Config
 from bootstrap.model.options import selection_from_argv
 from bootstrap.pipeline.report import reporter_class
@@ -61,6 +62,7 @@ def _report_interrupt(kind, value, tb):
 
 
 signal.signal(signal.SIGTERM, _interrupt)
+follow_job_control()  # Ctrl-Z stops the builds too
 sys.excepthook = _report_interrupt
 try:
     make_build_dir(CONFIG.paths.build)

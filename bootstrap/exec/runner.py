@@ -2,12 +2,14 @@
 
 Output goes straight to the log file (never held in memory). Each command runs in its own
 process group so that an interrupt (Ctrl-C, SIGTERM turned into KeyboardInterrupt) kills the
-whole build underneath it. A failure raises BuildError naming the command, its directory,
-the last lines of the log and the log's path.
+whole build underneath it; being out of the terminal's reach, the groups are also stopped
+and continued by hand with the process that runs them (Ctrl-Z, `fg`). A failure raises
+BuildError naming the command, its directory, the last lines of the log and the log's path.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import os
@@ -22,6 +24,7 @@ from ..core.errors import BuildError
 
 TAIL_LINES = 30
 INTERRUPTS = {signal.SIGINT, signal.SIGTERM}
+HELD_AT_SPAWN = {*INTERRUPTS, signal.SIGTSTP}  # none may land between fork and bookkeeping
 PR_SET_PDEATHSIG = 1
 _LIBC = ctypes.CDLL(None, use_errno=True)
 HOST_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
@@ -136,8 +139,9 @@ def run(
         out.write(f"\n$ cd {shlex.quote(str(cwd))} && {shlex.join(argv)}\n".encode())
         out.flush()
         # An interrupt must not arrive between fork and Popen returning (the child would
-        # escape the kill below): hold SIGINT/SIGTERM while spawning, deliver them after.
-        held = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
+        # escape the kill below), nor a Ctrl-Z before the group is known: hold them while
+        # spawning, deliver them after.
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_AT_SPAWN)
         try:
             proc = subprocess.Popen(
                 argv,
@@ -155,7 +159,11 @@ def run(
         except BaseException:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
             raise
-        _wait(proc, held)
+        _RUNNING.add(proc.pid)  # its own group: start_new_session
+        try:
+            _wait(proc, held)
+        finally:
+            _RUNNING.discard(proc.pid)
     if proc.returncode != 0:
         raise BuildError(
             f"command failed with exit code {proc.returncode}: {shlex.join(argv)}\n"
@@ -215,6 +223,29 @@ def _interpreter(script: Path) -> str:
 
 
 MAIN_PID = os.getpid()  # the doit process; its forked workers have other pids
+_RUNNING: set[int] = set()  # the process groups of the commands this process runs now
+
+
+def follow_job_control() -> None:
+    """Ctrl-Z (SIGTSTP) stops the builds this process runs, then the process itself; SIGCONT
+    (`fg`) continues them. Without this a stopped doit's builds would run on unseen."""
+    signal.signal(signal.SIGTSTP, _stop_with_builds)
+    signal.signal(signal.SIGCONT, _continue_builds)
+
+
+def _stop_with_builds(signum: int, frame: object) -> None:
+    _signal_groups(signal.SIGSTOP)
+    os.kill(os.getpid(), signal.SIGSTOP)  # what SIGTSTP does by default
+
+
+def _continue_builds(signum: int, frame: object) -> None:
+    _signal_groups(signal.SIGCONT)
+
+
+def _signal_groups(sig: signal.Signals) -> None:
+    for group in list(_RUNNING):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, sig)
 
 
 def die_with_doit() -> None:
@@ -230,7 +261,7 @@ def _unblock_interrupts() -> None:
     """In the child, before exec: builds must see Ctrl-C and SIGTERM again, and die with
     doit (even a `kill -9` of it) instead of running on, orphaned, into a dir the next run
     will use."""
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, INTERRUPTS)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_AT_SPAWN)
     _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 

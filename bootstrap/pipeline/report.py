@@ -225,7 +225,8 @@ class BootstrapReporter:
             if self.failures or self.errors
             else "OK"
         )
-        suspended = sum(to - since for since, to in self.sampler.windows()) if self.sampler else 0
+        windows = self.sampler.windows() if self.sampler else []  # as the report has them
+        suspended = sum(to - since for since, to in windows)
         paused = f" ({suspended:.0f}s of it suspended)" if suspended else ""
         self.out.write(
             f"{verdict}: {summary or 'nothing to do'} "

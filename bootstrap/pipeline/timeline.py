@@ -63,7 +63,7 @@ class CpuSampler:
         self.samples: list[tuple[float, float]] = []
         self.last = read_cpu_times()
         self.suspended: list[Window] = []
-        self.ticked = time.time()
+        self.ticked = _boot_clock()  # not the wall clock, which may be set meanwhile
         self.ticking = threading.Lock()  # the main thread ticks too (suspended_between)
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="cpu-sampler", daemon=True)
@@ -71,6 +71,7 @@ class CpuSampler:
 
     def close(self) -> list[tuple[float, float]]:
         """Stop; the samples, the last one covering the time since the one before."""
+        self._tick()
         self.stopped.set()
         self.thread.join()
         self._sample()
@@ -89,11 +90,14 @@ class CpuSampler:
             return list(self.suspended)
 
     def _tick(self) -> None:
+        if self.stopped.is_set():  # closed: nothing ticks any more, so a gap means nothing
+            return
         with self.ticking:
-            now = time.time()
-            if now - self.ticked > self.interval + SUSPEND_GAP:
-                since, to = self.ticked - self.started, now - self.started
-                self.suspended.append((round(since, 3), round(to, 3)))
+            now = _boot_clock()
+            gap = now - self.ticked
+            if gap > self.interval + SUSPEND_GAP:
+                to = time.time() - self.started
+                self.suspended.append((round(to - gap, 3), round(to, 3)))
             self.ticked = now
 
     def _loop(self) -> None:
@@ -108,6 +112,11 @@ class CpuSampler:
             busy = 100.0 * (now[0] - self.last[0]) / (now[1] - self.last[1])
             self.samples.append((round(time.time() - self.started, 3), round(busy, 1)))
         self.last = now
+
+
+def _boot_clock() -> float:
+    """Seconds since boot, counting system suspend (which CLOCK_MONOTONIC does not)."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
 
 
 def downsample(samples: Samples, most: int) -> list[tuple[float, float]]:

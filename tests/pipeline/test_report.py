@@ -4,6 +4,7 @@ and the end of the output; they do not fail the run."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from conftest import REPO, MiniRepo, clean_environ
@@ -105,24 +107,36 @@ def test_a_killed_run_leaves_its_report_so_far(mini_repo: MiniRepo) -> None:
     assert [r["complete"] for r in runs] == [False, True]
 
 
-def test_time_a_run_spent_stopped_is_not_counted_as_work(mini_repo: MiniRepo) -> None:
-    """A run stopped with SIGSTOP (Ctrl-Z, or to lend the cores to something else) and
-    continued later: the report keeps the window, and the task's duration (what the ETA of
-    the next run and the timing tools use) leaves it out."""
+@pytest.mark.parametrize("processes", [[], ["-n", "2"]], ids=["one-process", "two-processes"])
+def test_ctrl_z_stops_the_builds_and_the_stop_is_not_counted_as_work(
+    mini_repo: MiniRepo, processes: list[str]
+) -> None:
+    """Ctrl-Z (SIGTSTP to doit's process group) stops the builds too, though each runs in a
+    session of its own; `fg` (SIGCONT) continues them. The report keeps the window, and the
+    task's duration (what the next run's ETA and the timing tools use) leaves it out."""
     recipe = mini_repo.root / "stages" / "recipes" / "b1.yml"
-    recipe.write_text(recipe.read_text() + "pre_install:\n  - [sleep, '2.37']\n")
-    argv = [sys.executable, "-m", "doit", "-f", str(mini_repo.root / "dodo.py"), "stage1"]
+    # 24 steps of 0.1 s: a sleep's timer runs on while it is stopped, a loop's steps do not
+    steps = "i=0; while [ $i -lt 24 ]; do sleep 0.1; i=$((i+1)); done"
+    recipe.write_text(recipe.read_text() + f"pre_install:\n  - [sh, -c, '{steps}', steps-of-b1]\n")
+    argv = [sys.executable, "-m", "doit", "-f", str(mini_repo.root / "dodo.py"), *processes]
     env = {**clean_environ(), "PYTHONPATH": str(REPO), "SERPENT_PROFILE": "test"}
-    proc = subprocess.Popen(
-        [*argv, "--target", "aarch64"], cwd=mini_repo.root, env=env, stdout=subprocess.PIPE
+    proc = subprocess.Popen(  # a job of its own, as a shell starts it
+        [*argv, "stage1", "--target", "aarch64"],
+        cwd=mini_repo.root,
+        env=env,
+        stdout=subprocess.PIPE,
+        start_new_session=True,
     )
     deadline = time.time() + 60
-    while not subprocess.run(["pgrep", "-f", "sleep 2.37"], capture_output=True).stdout:
+    while not (found := subprocess.run(["pgrep", "-f", "steps-of-b1"], capture_output=True).stdout):
         assert time.time() < deadline, "the build never started"
         time.sleep(0.05)
-    proc.send_signal(signal.SIGSTOP)  # the sleep goes on and ends meanwhile
-    time.sleep(9)
-    proc.send_signal(signal.SIGCONT)
+    build = int(found.split()[0])
+    os.killpg(proc.pid, signal.SIGTSTP)
+    time.sleep(1)
+    assert _state(build) == "T"  # the build is stopped, not running on unseen
+    time.sleep(8)
+    os.killpg(proc.pid, signal.SIGCONT)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0
 
@@ -130,11 +144,16 @@ def test_time_a_run_spent_stopped_is_not_counted_as_work(mini_repo: MiniRepo) ->
     [(since, to)] = report["suspended"]
     assert 8 <= to - since <= 12
     b1 = report["tasks"]["build:aarch64/stage1/b1"]
-    assert b1["end"] - b1["start"] >= 9  # on the wall: the stop (the sleep ended within it)
+    assert b1["end"] - b1["start"] >= 2.4 + 8  # the steps did not go on while stopped
     assert b1["suspended"] >= 8
     assert b1["duration"] == pytest.approx(b1["end"] - b1["start"] - b1["suspended"], abs=0.01)
-    assert b1["duration"] < b1["end"] - b1["start"] - 8
+    assert 2.4 <= b1["duration"] < 2.4 + 4  # the steps' own time, and the build's
     assert "suspended" not in report["tasks"]["build:aarch64/stage1/a1"]  # done before
     assert b"s of it suspended)" in out
     svg = (mini_repo.root / "build" / "reports" / "latest.svg").read_text()
     assert svg.count('class="suspended"') == 1  # the timeline's grey band
+
+
+def _state(pid: int) -> str:
+    """A process's state letter (R, S, T ...) from /proc/<pid>/stat."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
