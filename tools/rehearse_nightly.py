@@ -15,7 +15,8 @@ registry on loopback (Debian's docker-registry), from layers an earlier run buil
 
 Prints and writes (`--out`) each run's wall time, how many build tasks ran and where their
 layers came from, the registry's size, the rootfs sha256s and the drift verdicts. Exit 1 if
-a run fails, the nightly run builds anything, or the sha256s differ.
+a run fails, any layer of the nightly run came from elsewhere than the registry, the
+sha256s differ, or drift finds anything but "unchanged".
 
     .venv/bin/python tools/rehearse_nightly.py --target all --profile smoke \\
         --seed-cache /path/to/finished/checkout/cache --scratch /tmp/rehearsal
@@ -24,7 +25,10 @@ a run fails, the nightly run builds anything, or the sha256s differ.
 
 The entry task is any of the job's (`stage3`, the default, ends in a verified rootfs and
 drift; `stage1`/`stage2` exercise the cache alone). Sources come as for any run
-(SERPENT_SOURCES_OVERRIDE is passed on); the seed cache is only read.
+(SERPENT_SOURCES_OVERRIDE and SERPENT_OFFLINE are passed on, no other SERPENT_ setting).
+The seed cache is the seed run's local cache: its entries' times are touched, and what it
+lacks is built and added. The scratch dir is emptied first, so it must be new, empty, or
+an earlier rehearsal's.
 """
 
 from __future__ import annotations
@@ -41,9 +45,18 @@ import urllib.request
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
+from typing import NoReturn
+
+from bootstrap.builder.component import RESTORED
 
 REPO = Path(__file__).resolve().parent.parent
 REPOSITORY = "serpent/layers"
+MARKER = ".rehearse-nightly"  # in a scratch dir this tool made (and may empty again)
+PASSED_ON = ("SERPENT_SOURCES_OVERRIDE", "SERPENT_OFFLINE")
+
+
+def fail(what: str, fix: str) -> NoReturn:
+    sys.exit(f"error: {what}\nfix: {fix}")
 
 
 def free_port() -> int:
@@ -56,7 +69,7 @@ def start_registry(scratch: Path) -> tuple[subprocess.Popen[bytes], str]:
     """docker-registry serving `scratch/registry` on a free loopback port; its address."""
     binary = shutil.which("docker-registry")
     if binary is None:
-        sys.exit("error: no docker-registry\nfix: apt-get install docker-registry")
+        fail("no docker-registry", "apt-get install docker-registry (tools/setup-host does)")
     host = f"127.0.0.1:{free_port()}"
     config = scratch / "registry.yml"
     config.write_text(
@@ -72,21 +85,16 @@ def start_registry(scratch: Path) -> tuple[subprocess.Popen[bytes], str]:
             return proc, host
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
-                sys.exit(f"error: the registry did not start: see {scratch / 'registry.log'}")
+                proc.kill()
+                fail("the registry did not start", f"see {scratch / 'registry.log'}")
             time.sleep(0.1)
 
 
 def run_job(name: str, args: argparse.Namespace, cache: Path, extra: list[str]) -> dict:
     """One job's `doit <entry>` into `scratch/<name>`; its wall time and build tasks."""
     build = args.scratch / name
-    env = {
-        **os.environ,
-        "SERPENT_BUILD_DIR": str(build),
-        "SERPENT_CACHE_DIR": str(cache),
-        "PYTHONPATH": str(REPO),
-    }
-    for var in ("SERPENT_CACHE_REMOTE", "SERPENT_CACHE_PUSH", "SERPENT_TARGET", "SERPENT_PROFILE"):
-        env.pop(var, None)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SERPENT_") or k in PASSED_ON}
+    env |= {"SERPENT_BUILD_DIR": str(build), "SERPENT_CACHE_DIR": str(cache)}
     command = [
         str(REPO / ".venv/bin/doit"),
         args.entry,
@@ -102,7 +110,7 @@ def run_job(name: str, args: argparse.Namespace, cache: Path, extra: list[str]) 
         rc = subprocess.run(command, cwd=REPO, env=env, stdout=log, stderr=log).returncode
     wall = time.monotonic() - start
     if rc != 0:
-        sys.exit(f"error: the {name} run failed (rc {rc}): see {args.scratch / f'{name}.log'}")
+        fail(f"the {name} run failed (exit {rc})", f"read {args.scratch / f'{name}.log'}")
     report = json.loads((build / "reports" / "latest.json").read_text())
     builds = sorted(n for n in report["tasks"] if n.startswith("build:"))
     came_from = {n: layer_origin(build, n) for n in builds}
@@ -127,8 +135,8 @@ def layer_origin(build: Path, task: str) -> str:
     with log.open(errors="replace") as lines:
         head = [lines.readline().rstrip("\n") for _ in range(2)]
     for line in head:
-        if line.startswith("restored from cache "):
-            where = line.removeprefix("restored from cache ")
+        if line.startswith(f"{RESTORED} "):
+            where = line.removeprefix(f"{RESTORED} ")
             return "local cache" if where.startswith("/") else "registry"
     return "built"
 
@@ -172,10 +180,12 @@ def main() -> int:
     args = parser.parse_args()
     args.scratch = args.scratch.resolve()
     seed_cache = args.seed_cache.resolve()
-    if not seed_cache.is_dir():
-        sys.exit(f"error: no cache at {seed_cache}\nfix: name a finished run's ./cache")
+    check_places(args.scratch, seed_cache)
+    if not (REPO / ".venv" / "bin" / "doit").exists():
+        fail("no .venv/bin/doit in this checkout", "run tools/setup-host")
     shutil.rmtree(args.scratch, ignore_errors=True)
     args.scratch.mkdir(parents=True)
+    (args.scratch / MARKER).touch()
     registry, host = start_registry(args.scratch)
     remote = ["--cache-remote", f"http://{host}/{REPOSITORY}"]
     try:
@@ -186,19 +196,47 @@ def main() -> int:
         nightly = run_job("nightly", args, args.scratch / "nightly-cache", [*remote, *drift])
     finally:
         registry.terminate()
-        registry.wait(timeout=30)
+        try:
+            registry.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            registry.kill()
     summary = {"seed": seed, "registry_bytes": pushed, "nightly": nightly}
     print(json.dumps(summary, indent=2))
     if args.out:
+        args.out.resolve().parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(summary, indent=2) + "\n")
-    failed = []
-    if nightly["built"] or nightly["restored_from"].get("registry", 0) == 0:
-        failed.append(f"the nightly run built {nightly['built'] or 'nothing it pulled'}")
-    if seed["rootfs"] != nightly["rootfs"]:
-        failed.append("the two runs' rootfs sha256s differ")
-    for problem in failed:
+    problems = verdict(seed, nightly)
+    for problem in problems:
         print(f"rehearse-nightly: FAILED: {problem}", file=sys.stderr)
-    return 1 if failed else 0
+    return 1 if problems else 0
+
+
+def check_places(scratch: Path, seed_cache: Path) -> None:
+    """Nothing this tool empties may hold the checkout, the seed cache, or someone's files."""
+    if not seed_cache.is_dir():
+        fail(f"no cache at {seed_cache}", "name a finished run's ./cache (--seed-cache)")
+    for inside, what in ((REPO, "this checkout"), (seed_cache, "the seed cache")):
+        if inside == scratch or scratch in inside.parents:
+            fail(f"--scratch {scratch} holds {what}", "name a new directory for the rehearsal")
+    if scratch.exists() and any(scratch.iterdir()) and not (scratch / MARKER).exists():
+        fail(
+            f"--scratch {scratch} is not empty and not an earlier rehearsal's",
+            "name a new or empty directory (it is emptied first)",
+        )
+
+
+def verdict(seed: dict, nightly: dict) -> list[str]:
+    """What the nightly run did that a warm, unchanged night must not."""
+    problems = []
+    elsewhere = {o: n for o, n in nightly["restored_from"].items() if o != "registry"}
+    if elsewhere or not nightly["build_tasks"]:
+        problems.append(f"not every layer came from the registry: {elsewhere or 'no builds'}")
+    if seed["rootfs"] != nightly["rootfs"]:
+        problems.append("the two runs' rootfs sha256s differ")
+    for arch, drift in nightly["drift"].items():
+        if set(drift["components"]) != {"unchanged"} or drift["rootfs"] != "unchanged":
+            problems.append(f"drift of {arch} is not all unchanged: {drift}")
+    return problems
 
 
 if __name__ == "__main__":

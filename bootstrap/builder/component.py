@@ -32,6 +32,9 @@ from .layers import Layer, assemble, prune, publish
 from .relocate import build_path_rewrites, relocate_staged_install
 from .spec import ComponentSpec, SourceTree
 
+# The second line of a restored component's log: `<RESTORED> <local cache dir or registry>`.
+RESTORED = "restored from cache"
+
 
 def prepare_source_tree(tree: SourceTree, warn: Warn = print_warning) -> None:
     """Unpack + patch (+ post_patch) once into build/prepared/<signature>, renamed into
@@ -140,7 +143,7 @@ def build_component(spec: ComponentSpec, warn: Warn = print_warning) -> None:
     tree = layer.with_name(f".{key}.restored")
     restored = restore_layer(spec.cache, key, spec.label, tree, spec.source_date_epoch, warn)
     if restored:
-        _start_log(spec, key, f"restored from cache {restored}")
+        _start_log(spec, key, f"{RESTORED} {restored}")
     else:
         tree = _built_tree(spec, key, warn)
     digest = publish(tree, layer)
