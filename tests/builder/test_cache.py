@@ -258,6 +258,25 @@ def test_a_pushed_layer_is_pulled_into_an_empty_local_cache(
     assert restore(fresh, tmp_path / "again", OTHER) == (None, [])  # a miss is quiet
 
 
+def test_a_layer_of_llvm_size_goes_through_the_registry_intact(
+    tmp_path: Path, registry: Registry
+) -> None:
+    """The shared LLVM's layer is ~260 MB: here 256 MiB that zstd cannot shrink, one blob."""
+    built = tmp_path / "layer"
+    (built / "usr/lib").mkdir(parents=True)
+    for i in range(4):
+        (built / f"usr/lib/part{i}").write_bytes(os.urandom(64 << 20))
+    pushing = policy(tmp_path / "a", registry.repository(), push=True)
+    store_layer(pushing, KEY, LABEL, built, EPOCH, Warnings())
+    manifest = registry.get(f"/v2/serpent/layers/manifests/{ENTRY}")
+    [size] = [blob["size"] for blob in manifest["layers"] if blob["size"] > 256 << 20]
+    fresh = policy(tmp_path / "b", registry.repository())
+    where, warnings = restore(fresh, tmp_path / "restored")
+    assert (where, warnings) == (f"{registry.host}/serpent/layers", [])
+    assert (entry_path(fresh, KEY, EPOCH) / TARBALL).stat().st_size == size
+    assert tree_digest(tmp_path / "restored") == tree_digest(built)
+
+
 def test_a_pushing_run_uploads_a_local_hit_the_registry_lacks_once(
     tmp_path: Path, registry: Registry
 ) -> None:
