@@ -103,7 +103,10 @@ CHROOT_ENV = {
     "LD_LIBRARY_PATH": f"/usr/lib:{STAGE2_MOUNT}/usr/lib",
 }
 
-# Host-only variables: the cross toolchain and this checkout.
+# The build machine's C compiler, for what runs on the build machine itself.
+HOST_CC = "cc"
+
+# Host-only variables: the cross toolchain, this checkout, the build machine's compiler.
 HOST_ONLY = (
     "toolchain",
     "sysroot",
@@ -112,6 +115,7 @@ HOST_ONLY = (
     "resource_dir",
     "python",
     "repo",
+    "host_cc",
 )
 
 
@@ -216,6 +220,7 @@ def variables(spec: ComponentSpec) -> dict[str, str]:
         "llvm_backend": t.llvm_backend,
         "llvm_backends": spec.llvm_backends,
         "host_llvm": spec.host_llvm,
+        "host_cc": HOST_CC,
         "loader": t.loader,
         "build_triplet": t.triplet if chroot else build_triplet(),
         "toolchain": str(toolchain),

@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from ..builder import driver
-from ..builder.buildenv import NATIVE_EXEC_PATH, component_plan, in_chroot, without_install
+from ..builder.buildenv import (
+    HOST_CC,
+    NATIVE_EXEC_PATH,
+    component_plan,
+    in_chroot,
+    without_install,
+)
 from ..builder.keys import BuildKey, digest
 from ..builder.spec import ComponentSpec, SourceTree
 from ..builder.styles import apply_style
@@ -25,6 +31,7 @@ from ..builder.styles import cmake as cmake_style
 from ..checks.audit import ForbiddenStrings
 from ..core.errors import ConfigError
 from ..core.fsutil import checkout_digest
+from ..exec import runner
 from ..fetching.fetch import cache_path
 from ..fetching.patch import patch_digest, patch_series
 from ..model.config import Config
@@ -153,6 +160,13 @@ class Project:
         except OSError:
             return None
         return [found.st_size, int(found.st_mtime)]
+
+    @cached_property
+    def host_cc_build(self) -> list[str]:
+        """The build machine's C compiler and C library as they name themselves, with the
+        distribution's revision (`gcc (Debian 12.2.0-14+deb12u1) 12.2.0`): what a program
+        compiled and linked statically by them is made of. Empty where one is missing."""
+        return [_first_line([HOST_CC, "--version"]), _first_line(["ldd", "--version"])]
 
     @cached_property
     def llvm_backends(self) -> str:
@@ -291,9 +305,11 @@ class Project:
             # cross LLVM runs its llvm-tblgen)
             **(
                 {"host_llvm": self.host_llvm_build}
-                if self.mode == "host" or runs_host_llvm(plan)
+                if self.mode == "host" or uses(plan, "host_llvm")
                 else {}
             ),
+            # a program for the build machine, compiled by its C compiler (native-exec)
+            **({"host_cc": self.host_cc_build} if uses(plan, "host_cc") else {}),
         }
         plan = {**plan, "files": common["files"]}
         return ComponentSpec(
@@ -492,11 +508,19 @@ class Project:
         return digest(inputs)
 
 
-def runs_host_llvm(plan: dict[str, Any]) -> bool:
-    """Does the build run programs of the host's LLVM (whose build then is an input)?"""
+def _first_line(argv: list[str]) -> str:
+    try:
+        return runner.query(argv).stdout.partition("\n")[0]
+    except OSError:
+        return ""
+
+
+def uses(plan: dict[str, Any], variable: str) -> bool:
+    """Does the build's environment or a command of it name ${variable} (a tool of the
+    build machine whose build then is an input)?"""
     commands = plan["commands"].values()
     texts = [*plan["env"].values(), *(arg for phase in commands for argv in phase for arg in argv)]
-    return any("${host_llvm}" in text for text in texts)
+    return any(f"${{{variable}}}" in text for text in texts)
 
 
 def runs_driver(plan: dict[str, Any]) -> bool:

@@ -416,6 +416,29 @@ def test_keys_follow_the_installed_llvm_where_a_build_runs_it(tmp_path: Path) ->
     assert changed == {"shared/stage1/cross-llvm", "x86_64/stage2/llvm"}
 
 
+def test_native_exec_key_follows_the_build_machine_c_compiler(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """native-exec is compiled and linked statically by the build machine's cc: another
+    build of the compiler or the C library (a distribution update) is another key, so a
+    nightly drift check does not take the new bytes for non-determinism."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
+
+    def keys(cc_version: str) -> dict[str, str]:
+        (fake / "cc").write_text(f"#!/bin/sh\necho '{cc_version}'\n")
+        (fake / "cc").chmod(0o755)
+        p = project(profile="full", target="x86_64")
+        return {c.label: c.key.plan for c in p.components(p.selected_targets[0])}
+
+    before = keys("gcc (Debian 12.2.0-14+deb12u1) 12.2.0")
+    after = keys("gcc (Debian 12.2.0-14+deb12u2) 12.2.0")
+    assert {label for label in before if after[label] != before[label]} == {
+        "x86_64/stage1/native-exec"
+    }
+
+
 def with_stage3(p: Project) -> Project:
     """`p` with the smoke profile's stage3 (the full profile's is still empty)."""
     smoke = p.profiles["smoke"]
