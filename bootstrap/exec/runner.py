@@ -268,7 +268,13 @@ def _unblock_interrupts() -> None:
 def _wait(proc: subprocess.Popen[bytes], held: set[signal.Signals]) -> None:
     try:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a held interrupt lands here
-        proc.wait()
+        while True:
+            # Not one blocking wait: a signal the kernel hands to another thread (doit's
+            # reporter and queue threads) would not wake it, and its Python handler (Ctrl-Z,
+            # SIGTERM) would wait for the build to end. Polling wakes within 50 ms.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=1.0)
+                return
     except BaseException:
         _kill_group(proc)
         raise

@@ -96,8 +96,10 @@ class CpuSampler:
             now = _boot_clock()
             gap = now - self.ticked
             if gap > self.interval + SUSPEND_GAP:
+                # the stop came within a tick's interval after the last tick: counting from
+                # its end takes no work for a stop (at most an interval of stop for work)
                 to = time.time() - self.started
-                self.suspended.append((round(to - gap, 3), round(to, 3)))
+                self.suspended.append((round(to - gap + self.interval, 3), round(to, 3)))
             self.ticked = now
 
     def _loop(self) -> None:
