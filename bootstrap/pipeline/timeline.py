@@ -280,7 +280,7 @@ def _legend(canvas: _Canvas, critical: Sequence[str], tasks: Mapping[str, Any]) 
         canvas.text(x + 16, 53, status)
         x += 30 + 8 * len(status)
     canvas.add("rect", x=x, y=44, width=12, height=10, fill="none", stroke=CRITICAL, stroke_width=2)
-    length = sum(_worked(tasks[n]) for n in critical if n in tasks)
+    length = sum(tasks[n]["duration"] for n in critical if n in tasks)  # suspensions left out
     canvas.text(x + 16, 53, f"critical path: {len(critical)} task(s), {clock(length)} of work")
 
 
@@ -317,13 +317,8 @@ def _bar(
     note = ", critical path" if critical else ""
     if entry.get("suspended"):
         note += f", and {entry['suspended']:.0f} s suspended"
-    ET.SubElement(rect, "title").text = f"{name}: {_worked(entry):.1f} s ({status}{note})"
+    ET.SubElement(rect, "title").text = f"{name}: {entry['duration']:.1f} s ({status}{note})"
     return start, start + width, y + ROW_H / 2
-
-
-def _worked(entry: Mapping[str, Any]) -> float:
-    """A task's time, without the time the run was suspended."""
-    return entry["end"] - entry["start"] - entry.get("suspended", 0.0)
 
 
 def _suspended(canvas: _Canvas, windows: Sequence[Window], top: float, bottom: float) -> None:
