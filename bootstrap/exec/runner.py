@@ -13,9 +13,11 @@ import contextlib
 import ctypes
 import errno
 import os
+import select
 import shlex
 import signal
 import subprocess
+import threading
 from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,7 +26,8 @@ from ..core.errors import BuildError
 
 TAIL_LINES = 30
 INTERRUPTS = {signal.SIGINT, signal.SIGTERM}
-HELD_AT_SPAWN = {*INTERRUPTS, signal.SIGTSTP}  # none may land between fork and bookkeeping
+JOB_CONTROL = {signal.SIGTSTP, signal.SIGCONT}  # one thread waits for them: follow_job_control
+SIGNAL_LATENCY = 0.2  # seconds a signal handled off the main thread may wait, at most
 PR_SET_PDEATHSIG = 1
 _LIBC = ctypes.CDLL(None, use_errno=True)
 HOST_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
@@ -139,27 +142,28 @@ def run(
         out.write(f"\n$ cd {shlex.quote(str(cwd))} && {shlex.join(argv)}\n".encode())
         out.flush()
         # An interrupt must not arrive between fork and Popen returning (the child would
-        # escape the kill below), nor a Ctrl-Z before the group is known: hold them while
-        # spawning, deliver them after.
-        held = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_AT_SPAWN)
+        # escape the kill below): hold it while spawning, deliver it after. A Ctrl-Z waits
+        # for the spawn lock, so its group is known before the stop.
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
         try:
-            proc = subprocess.Popen(
-                argv,
-                cwd=cwd,
-                env=dict(env),
-                stdout=stdout_file if stdout else out,
-                stderr=out if stdout else subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                preexec_fn=_unblock_interrupts,
-            )
+            with _SPAWN_LOCK:
+                proc = subprocess.Popen(
+                    argv,
+                    cwd=cwd,
+                    env=dict(env),
+                    stdout=stdout_file if stdout else out,
+                    stderr=out if stdout else subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                    preexec_fn=_unblock_interrupts,
+                )
+                _RUNNING.add(proc.pid)  # its own group: start_new_session
         except OSError as err:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
             raise cannot_start(argv[0], cwd, env, err) from None
         except BaseException:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
             raise
-        _RUNNING.add(proc.pid)  # its own group: start_new_session
         try:
             _wait(proc, held)
         finally:
@@ -224,22 +228,44 @@ def _interpreter(script: Path) -> str:
 
 MAIN_PID = os.getpid()  # the doit process; its forked workers have other pids
 _RUNNING: set[int] = set()  # the process groups of the commands this process runs now
+_SPAWN_LOCK = threading.Lock()
+_following_in: int | None = None  # the pid whose job-control thread runs
+
+
+def _new_spawn_lock() -> None:
+    global _SPAWN_LOCK  # a forked worker's copy may be held by a thread it does not have
+    _SPAWN_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_spawn_lock)
 
 
 def follow_job_control() -> None:
     """Ctrl-Z (SIGTSTP) stops the builds this process runs, then the process itself; SIGCONT
-    (`fg`) continues them. Without this a stopped doit's builds would run on unseen."""
-    signal.signal(signal.SIGTSTP, _stop_with_builds)
-    signal.signal(signal.SIGCONT, _continue_builds)
+    (`fg`) continues them. Without this a stopped doit's builds would run on unseen.
+
+    A thread of its own waits for both signals, blocked in every other thread: a Python
+    handler runs in the main thread only, late if another thread took the signal while the
+    main thread waited in C (a worker waiting for its next task), and a stop handled after
+    its `fg` is never undone. Call it before other threads start (they inherit the mask),
+    and in each forked worker (it has no thread of its own until then)."""
+    global _following_in
+    if _following_in == os.getpid():
+        return
+    _following_in = os.getpid()
+    signal.pthread_sigmask(signal.SIG_BLOCK, JOB_CONTROL)
+    threading.Thread(target=_follow_job_control, name="job-control", daemon=True).start()
 
 
-def _stop_with_builds(signum: int, frame: object) -> None:
-    _signal_groups(signal.SIGSTOP)
-    os.kill(os.getpid(), signal.SIGSTOP)  # what SIGTSTP does by default
-
-
-def _continue_builds(signum: int, frame: object) -> None:
-    _signal_groups(signal.SIGCONT)
+def _follow_job_control() -> None:
+    while True:
+        sig = signal.sigwait(JOB_CONTROL)
+        with _SPAWN_LOCK:  # a command being started is in _RUNNING first
+            if sig == signal.SIGTSTP:
+                _signal_groups(signal.SIGSTOP)
+                os.kill(os.getpid(), signal.SIGSTOP)  # what SIGTSTP does by default
+            else:
+                _signal_groups(signal.SIGCONT)
 
 
 def _signal_groups(sig: signal.Signals) -> None:
@@ -260,21 +286,23 @@ def die_with_doit() -> None:
 def _unblock_interrupts() -> None:
     """In the child, before exec: builds must see Ctrl-C and SIGTERM again, and die with
     doit (even a `kill -9` of it) instead of running on, orphaned, into a dir the next run
-    will use."""
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_AT_SPAWN)
+    will use. Job control too: a mask outlives exec."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, INTERRUPTS | JOB_CONTROL)
     _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _wait(proc: subprocess.Popen[bytes], held: set[signal.Signals]) -> None:
     try:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a held interrupt lands here
-        while True:
-            # Not one blocking wait: a signal the kernel hands to another thread (doit's
-            # reporter and queue threads) would not wake it, and its Python handler (Ctrl-Z,
-            # SIGTERM) would wait for the build to end. Polling wakes within 50 ms.
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=1.0)
-                return
+        pidfd = os.pidfd_open(proc.pid)  # readable once the child has exited
+        try:
+            while proc.poll() is None:
+                # Not one blocking wait: a signal the kernel hands to another thread (doit's
+                # reporter and queue threads) would not wake it, and its Python handler
+                # (SIGTERM) would wait for the build to end.
+                select.select([pidfd], [], [], SIGNAL_LATENCY)
+        finally:
+            os.close(pidfd)
     except BaseException:
         _kill_group(proc)
         raise

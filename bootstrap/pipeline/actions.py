@@ -43,6 +43,7 @@ def reported(func: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(func)
     def wrapper(*args: Any) -> TaskFailed | dict[str, Any] | None:
         runner.die_with_doit()
+        runner.follow_job_control()  # a forked worker's own thread for Ctrl-Z
         try:
             return func(*args)
         except BootstrapError as err:

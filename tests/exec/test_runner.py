@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -71,3 +74,46 @@ def test_capture_keeps_what_a_failing_command_printed_in_the_log(tmp_path: Path)
         runner.capture(["sh", "-c", "echo FAIL one; exit 3"], cwd=tmp_path, env=env, log=log)
     assert "FAIL one" in log.read_text()
     assert not list(tmp_path.glob(".*.out"))
+
+
+JOB_CONTROL_PROBE = """
+import sys, threading
+from pathlib import Path
+from bootstrap.exec import runner
+
+runner.follow_job_control()
+threading.Thread(target=threading.Event().wait, name="reporter", daemon=True).start()
+tmp = Path(sys.argv[1])
+env = runner.clean_env(source_date_epoch=0, home=tmp)
+probe = ["grep", "SigBlk", "/proc/self/status"]
+runner.run(probe, cwd=tmp, env=env, log=tmp / "log", stdout=tmp / "run.out")
+print("query", runner.query(probe).stdout, end="")
+for thread in threading.enumerate():
+    status = Path(f"/proc/self/task/{thread.native_id}/status").read_text()
+    print(thread.name, next(line for line in status.splitlines() if line.startswith("SigBlk")))
+"""
+
+
+def _blocked(line: str) -> set[int]:
+    mask = int(line.split()[-1], 16)
+    return {sig for sig in range(1, 65) if mask & (1 << (sig - 1))}
+
+
+def test_only_the_job_control_thread_takes_ctrl_z_and_commands_see_it_unblocked(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-Z and `fg` go to one thread that waits for them (a Python handler in the main
+    thread may run after the `fg` it should precede); the commands started see both again."""
+    repo = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", JOB_CONTROL_PROBE, str(tmp_path)],
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(repo)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    masks = {name: _blocked(line) for name, line in (row.split(" ", 1) for row in out.splitlines())}
+    job_control = {signal.SIGTSTP, signal.SIGCONT}
+    assert set(masks) == {"MainThread", "job-control", "reporter", "query"}
+    assert {name for name in masks if not job_control & masks[name]} == {"job-control", "query"}
+    assert not job_control & _blocked((tmp_path / "run.out").read_text())  # a build command

@@ -128,11 +128,15 @@ def test_ctrl_z_stops_the_builds_and_the_stop_is_not_counted_as_work(
         start_new_session=True,
     )
     try:
-        build = _wait_for_process("steps-of-b1", mini_repo.root)
+        build = os.getpgid(_wait_for_process("steps-of-b1", mini_repo.root))
         os.killpg(proc.pid, signal.SIGTSTP)
-        time.sleep(1)
-        assert _state(build) == "T"  # the build is stopped, not running on unseen
-        time.sleep(8)
+        stopped_at = time.monotonic()
+        # the build is stopped, not running on unseen: nothing of its group runs (a shell
+        # waiting in vfork for its stopped child shows D, not T)
+        while not _stopped(build) and time.monotonic() - stopped_at < 5:
+            time.sleep(0.05)
+        assert _stopped(build), _group_states(build)
+        time.sleep(max(0.0, 9 - (time.monotonic() - stopped_at)))
     finally:  # a failed assertion must not leave a stopped doit behind
         os.killpg(proc.pid, signal.SIGCONT)
     out, _ = proc.communicate(timeout=60)
@@ -166,6 +170,19 @@ def _wait_for_process(marker: str, root: Path) -> int:
     raise AssertionError(f"no process with {marker!r} under {root} within 60 s")
 
 
-def _state(pid: int) -> str:
-    """A process's state letter (R, S, T ...) from /proc/<pid>/stat."""
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+def _group_states(group: int) -> dict[int, str]:
+    """The state letter (R, S, D, T ...) of each process in a process group, by pid."""
+    states = {}
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[2]) == group:
+            states[int(proc.name)] = fields[0]
+    return states
+
+
+def _stopped(group: int) -> bool:
+    states = set(_group_states(group).values())
+    return "T" in states and states <= {"T", "D"}
