@@ -9,9 +9,12 @@ summed over every run report in build/reports (a build resumed across runs count
 runs; time a run spent suspended, e.g. SIGSTOPped for a CI run, is not counted); the
 totals are the sums of the stage3 build tasks, so both targets are measured the same way
 whatever ran beside them. Exit 1 when a total is missing or the ratio is above
-the goal.
+the goal. `--native-run` takes the native side from a recorded run's durations.json
+(tools/record_run.py) instead, e.g. when this machine has not built it: another machine's
+times, which the output says.
 
     .venv/bin/python tools/stage3_speed.py [--build-dir build] [--foreign aarch64]
+        [--native-run docs/runs/<date>-x86_64-full/durations.json]
 """
 
 from __future__ import annotations
@@ -27,8 +30,11 @@ REPO = Path(__file__).resolve().parent.parent
 GOAL = 1.5
 
 
-def stage3_seconds(build: Path, arch: str) -> dict[str, float]:
-    tasks, _ = task_seconds(build / "reports", (arch,))
+def stage3_seconds(build: Path, arch: str, recorded: Path | None = None) -> dict[str, float]:
+    if recorded:
+        tasks = json.loads(recorded.read_text())["tasks"]
+    else:
+        tasks, _ = task_seconds(build / "reports", (arch,))
     prefix = f"build:{arch}/stage3/"
     return {t["task"][len(prefix) :]: t["seconds"] for t in tasks if t["task"].startswith(prefix)}
 
@@ -50,8 +56,20 @@ def main() -> int:
     parser.add_argument("--build-dir", type=Path, default=REPO / "build")
     parser.add_argument("--native", default="x86_64", help="the build machine's target")
     parser.add_argument("--foreign", default="aarch64")
+    parser.add_argument(
+        "--native-run", type=Path, help="the native side from a recorded durations.json"
+    )
     args = parser.parse_args()
-    native = stage3_seconds(args.build_dir, args.native)
+    if args.native_run and not args.native_run.is_file():
+        print(
+            f"error: no recorded run at {args.native_run}\nfix: give a durations.json "
+            "written by tools/record_run.py (docs/runs/<date>-<arch>-full/)",
+            file=sys.stderr,
+        )
+        return 1
+    native = stage3_seconds(args.build_dir, args.native, args.native_run)
+    if args.native_run:
+        print(f"{args.native} from the recorded run {args.native_run} (its machine's times)\n")
     foreign = stage3_seconds(args.build_dir, args.foreign)
     emulated = emulated_seconds(args.build_dir, args.foreign)
     print(f"| component | {args.native} | {args.foreign} | {args.foreign} emulated | ratio |")
