@@ -5,7 +5,8 @@ watcher thread reads the tail of each running task's log for ninja's last `[done
 and hands a status line to the reporter: on a terminal every few seconds (into the bar), in
 a plain log (nightly jobs) every few minutes, so a long quiet step still shows it is alive.
 A ninja build's own rate so far also says how long it still needs: the ETA of a task that
-never finished before (a first LLVM build) comes from there.
+never finished before (a first LLVM build) comes from there. Time the run spent suspended
+(Ctrl-Z, a stopped machine) counts in neither the elapsed time nor the rate.
 """
 
 from __future__ import annotations
@@ -15,12 +16,17 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 NINJA_STEP = re.compile(rb"^\[(\d+)/(\d+)\] ", re.MULTILINE)
 TAIL_BYTES = 16384
 MIN_STEPS = 20  # fewer finished ninja steps say little about the rate
+Suspended = Callable[[float, float], float]  # seconds of [start, end] the run was suspended
+
+
+def never_suspended(start: float, end: float) -> float:
+    return 0.0
 
 
 def ninja_progress(log: Path) -> tuple[int, int] | None:
@@ -48,12 +54,12 @@ class Pace:
         tablegen build in the middle of LLVM's)."""
         return step[1] == self.total and step[0] >= self.done
 
-    def left(self, step: tuple[int, int], now: float) -> float | None:
+    def left(self, step: tuple[int, int], now: float, suspended: Suspended) -> float | None:
         """Seconds to the end of the count at the rate since it was first seen."""
         steps = step[0] - self.done
         if steps < MIN_STEPS:
             return None
-        return (now - self.at) * (step[1] - step[0]) / steps
+        return (now - self.at - suspended(self.at, now)) * (step[1] - step[0]) / steps
 
 
 @dataclass
@@ -65,6 +71,7 @@ class Running:
     pace: Pace | None = None
     step: tuple[int, int] | None = None
     left: float | None = None  # seconds, once the rate says
+    suspended: Suspended = field(default=never_suspended, repr=False)
 
     def update(self, now: float) -> None:
         self.step = ninja_progress(self.log) if self.log else None
@@ -75,10 +82,10 @@ class Running:
             self.pace = Pace(self.step[1], 0, self.started)
         elif not self.pace.follows(self.step):  # another ninja: its rate from now on
             self.pace = Pace(self.step[1], self.step[0], now)
-        self.left = self.pace.left(self.step, now)
+        self.left = self.pace.left(self.step, now, self.suspended)
 
     def describe(self, name: str, now: float) -> str:
-        minutes, seconds = divmod(int(now - self.started), 60)
+        minutes, seconds = divmod(int(now - self.started - self.suspended(self.started, now)), 60)
         text = f"{name} {minutes}:{seconds:02d}"
         if self.step:
             left = f", ~{short_duration(self.left)} left" if self.left else ""
@@ -101,8 +108,13 @@ def short_duration(seconds: float) -> str:
 class Watcher:
     """Calls `show` with one line about the running tasks every `interval` seconds."""
 
-    def __init__(self, show: Callable[[str], None], interval: float) -> None:
-        self.show, self.interval = show, interval
+    def __init__(
+        self,
+        show: Callable[[str], None],
+        interval: float,
+        suspended: Suspended = never_suspended,
+    ) -> None:
+        self.show, self.interval, self.suspended = show, interval, suspended
         self.running: dict[str, Running] = {}
         self.lock = threading.Lock()
         self.stopped = threading.Event()
@@ -111,7 +123,7 @@ class Watcher:
 
     def started(self, name: str, log: Path | None) -> None:
         with self.lock:
-            self.running[name] = Running(time.time(), log)
+            self.running[name] = Running(time.time(), log, suspended=self.suspended)
 
     def finished(self, name: str) -> None:
         with self.lock:

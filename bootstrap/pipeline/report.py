@@ -145,11 +145,15 @@ class BootstrapReporter:
         )
         if self.bar.disable:
             self.watcher = Watcher(
-                lambda text: self._tick(self._say, f"   running: {text}{self._eta()}"), HEARTBEAT
+                lambda text: self._tick(self._say, f"   running: {text}{self._eta()}"),
+                HEARTBEAT,
+                self.sampler.suspended_between,
             )
         else:
             self.watcher = Watcher(
-                lambda text: self._tick(self._show_status, text + self._eta()), BAR_REFRESH
+                lambda text: self._tick(self._show_status, text + self._eta()),
+                BAR_REFRESH,
+                self.sampler.suspended_between,
             )
 
     def get_status(self, task: Any) -> None:
@@ -248,14 +252,17 @@ class BootstrapReporter:
         live = self.watcher.left() if self.watcher else {}
         left = eta_seconds(
             (
-                live[n]
-                if n in live
-                else max(0.0, self.history.get(n, 0.0) - (now - self.starts.get(n, now)))
+                live[n] if n in live else max(0.0, self.history.get(n, 0.0) - self._ran(n, now))
                 for n in list(self.pending)  # the main thread removes finished tasks
             ),
             self.parallel,
         )
         return f", ETA {short_duration(left)}" if left else ""
+
+    def _ran(self, task: str, now: float) -> float:
+        """How long a running task has been running, suspensions left out (0 if waiting)."""
+        start = self.starts.get(task, now)
+        return now - start - (self.sampler.suspended_between(start, now) if self.sampler else 0)
 
     def _show_status(self, text: str) -> None:
         if self.bar is not None and not self.bar.disable:

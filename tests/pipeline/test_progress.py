@@ -56,6 +56,19 @@ def test_a_ninja_build_s_time_left_follows_its_rate_so_far(tmp_path: Path) -> No
     assert task.left == 1200.0 * 1922 / 400  # 3 s a step
 
 
+def test_time_suspended_counts_in_neither_the_elapsed_time_nor_the_rate(tmp_path: Path) -> None:
+    """Stopped from 600 s to 900 s (Ctrl-Z): 1200 s on the clock are 900 s of work."""
+    log = tmp_path / "llvm.log"
+    log.write_text(NINJA_LOG + step(400))
+
+    def suspended(start: float, end: float) -> float:
+        return max(0.0, min(end, 900.0) - max(start, 600.0))
+
+    task = Running(0.0, log, suspended=suspended)
+    assert seen(log, 1200.0, task) == "build:x86_64/stage3/llvm 15:00 [400/2322, ~73m left]"
+    assert task.left == 900.0 * 1922 / 400
+
+
 def test_a_nested_ninja_count_has_a_rate_of_its_own(tmp_path: Path) -> None:
     """LLVM's cross build runs a 199-step tablegen build in the middle of its own."""
     log = tmp_path / "llvm.log"
