@@ -23,6 +23,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from bootstrap.pipeline.report import task_seconds
 
@@ -30,13 +31,28 @@ REPO = Path(__file__).resolve().parent.parent
 GOAL = 1.5
 
 
-def stage3_seconds(build: Path, arch: str, recorded: Path | None = None) -> dict[str, float]:
-    if recorded:
-        tasks = json.loads(recorded.read_text())["tasks"]
-    else:
-        tasks, _ = task_seconds(build / "reports", (arch,))
+def stage3_seconds(build: Path, arch: str) -> dict[str, float]:
+    tasks, _ = task_seconds(build / "reports", (arch,))
+    return stage3_builds(tasks, arch)
+
+
+def recorded_stage3_seconds(durations: Path, arch: str) -> dict[str, float]:
+    """From a durations.json of tools/record_run.py; empty if it is missing or not one."""
+    try:
+        tasks = json.loads(durations.read_text())["tasks"]
+        return stage3_builds(tasks, arch)
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def stage3_builds(tasks: list[dict[str, Any]], arch: str) -> dict[str, float]:
+    """Seconds of each finished stage3 build of `arch` (one still running counts later)."""
     prefix = f"build:{arch}/stage3/"
-    return {t["task"][len(prefix) :]: t["seconds"] for t in tasks if t["task"].startswith(prefix)}
+    return {
+        t["task"][len(prefix) :]: t["seconds"]
+        for t in tasks
+        if t["task"].startswith(prefix) and t.get("status", "ok") == "ok"
+    }
 
 
 def emulated_seconds(build: Path, arch: str) -> dict[str, float]:
@@ -60,16 +76,19 @@ def main() -> int:
         "--native-run", type=Path, help="the native side from a recorded durations.json"
     )
     args = parser.parse_args()
-    if args.native_run and not args.native_run.is_file():
-        print(
-            f"error: no recorded run at {args.native_run}\nfix: give a durations.json "
-            "written by tools/record_run.py (docs/runs/<date>-<arch>-full/)",
-            file=sys.stderr,
-        )
-        return 1
-    native = stage3_seconds(args.build_dir, args.native, args.native_run)
     if args.native_run:
+        native = recorded_stage3_seconds(args.native_run, args.native)
+        if not native:
+            print(
+                f"error: {args.native_run} holds no stage3 build times of {args.native}\n"
+                "fix: give a durations.json written by tools/record_run.py for that target "
+                "(docs/runs/<date>-<arch>-full/)",
+                file=sys.stderr,
+            )
+            return 1
         print(f"{args.native} from the recorded run {args.native_run} (its machine's times)\n")
+    else:
+        native = stage3_seconds(args.build_dir, args.native)
     foreign = stage3_seconds(args.build_dir, args.foreign)
     emulated = emulated_seconds(args.build_dir, args.foreign)
     print(f"| component | {args.native} | {args.foreign} | {args.foreign} emulated | ratio |")
@@ -85,12 +104,21 @@ def main() -> int:
             file=sys.stderr,
         )
         return 1
-    total_native, total_foreign = sum(native.values()), sum(foreign.values())
+    both = native.keys() & foreign.keys()
+    total_native = sum(native[n] for n in both)
+    total_foreign = sum(foreign[n] for n in both)
     ratio = total_foreign / total_native
     print(
-        f"\nstage3 builds: {args.native} {cell(total_native)}, {args.foreign} "
+        f"\nstage3 builds of both: {args.native} {cell(total_native)}, {args.foreign} "
         f"{cell(total_foreign)}: {ratio:.2f}x (goal <= {GOAL}x)"
     )
+    if missing := sorted(native.keys() ^ foreign.keys()):
+        print(
+            f"incomplete: {len(both)} components built for both, {len(missing)} for one "
+            f"only ({', '.join(missing)}): the ratio is not the stage's yet",
+            file=sys.stderr,
+        )
+        return 1
     return 0 if ratio <= GOAL else 1
 
 

@@ -27,7 +27,7 @@ from ..core.errors import BuildError
 TAIL_LINES = 30
 INTERRUPTS = {signal.SIGINT, signal.SIGTERM}
 JOB_CONTROL = {signal.SIGTSTP, signal.SIGCONT}  # one thread waits for them: follow_job_control
-SIGNAL_LATENCY = 0.2  # seconds a signal handled off the main thread may wait, at most
+INTERRUPT_POLL_MS = 200  # how long a Ctrl-C another thread took may wait for its handler
 PR_SET_PDEATHSIG = 1
 _LIBC = ctypes.CDLL(None, use_errno=True)
 HOST_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
@@ -142,8 +142,9 @@ def run(
         out.write(f"\n$ cd {shlex.quote(str(cwd))} && {shlex.join(argv)}\n".encode())
         out.flush()
         # An interrupt must not arrive between fork and Popen returning (the child would
-        # escape the kill below): hold it while spawning, deliver it after. A Ctrl-Z waits
-        # for the spawn lock, so its group is known before the stop.
+        # escape the kill below): this thread holds it while spawning and takes it after
+        # (one another thread took still runs its handler here; the child then dies with
+        # its parent). A Ctrl-Z waits for the spawn lock, so its group is known.
         held = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
         try:
             with _SPAWN_LOCK:
@@ -247,40 +248,46 @@ def follow_job_control() -> None:
     A thread of its own waits for both signals, blocked in every other thread: a Python
     handler runs in the main thread only, late if another thread took the signal while the
     main thread waited in C (a worker waiting for its next task), and a stop handled after
-    its `fg` is never undone. Call it before other threads start (they inherit the mask),
-    and in each forked worker (it has no thread of its own until then)."""
+    its `fg` is never undone. Call it before other threads start (they inherit the mask);
+    a forked worker gets its own thread from `set_up_worker`."""
     global _following_in
     if _following_in == os.getpid():
         return
+    signal.pthread_sigmask(signal.SIG_BLOCK, JOB_CONTROL | INTERRUPTS)
+    try:  # the thread is born blocking interrupts too: they are the main thread's to handle
+        threading.Thread(target=_job_control_loop, name="job-control", daemon=True).start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, INTERRUPTS)
     _following_in = os.getpid()
-    signal.pthread_sigmask(signal.SIG_BLOCK, JOB_CONTROL)
-    threading.Thread(target=_follow_job_control, name="job-control", daemon=True).start()
 
 
-def _follow_job_control() -> None:
+def _job_control_loop() -> None:
     while True:
         sig = signal.sigwait(JOB_CONTROL)
         with _SPAWN_LOCK:  # a command being started is in _RUNNING first
-            if sig == signal.SIGTSTP:
+            if sig == signal.SIGCONT:
+                _signal_groups(signal.SIGCONT)
+            elif signal.SIGCONT not in signal.sigpending():  # an `fg` already came: no stop
                 _signal_groups(signal.SIGSTOP)
                 os.kill(os.getpid(), signal.SIGSTOP)  # what SIGTSTP does by default
-            else:
-                _signal_groups(signal.SIGCONT)
 
 
 def _signal_groups(sig: signal.Signals) -> None:
     for group in list(_RUNNING):
-        with contextlib.suppress(ProcessLookupError):
+        with contextlib.suppress(OSError):  # gone meanwhile; the thread must live on
             os.killpg(group, sig)
 
 
-def die_with_doit() -> None:
-    """In one of doit's worker processes (`--builds` > 1): die when doit dies, even by
-    `kill -9`, so that the builds under it die too (their own parent-death signal)."""
-    if os.getpid() != MAIN_PID:
-        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() == 1:  # doit is gone already
-            os._exit(1)
+def set_up_worker() -> None:
+    """At the start of each task, in one of doit's forked worker processes (`--builds` > 1):
+    die when doit dies, even by `kill -9`, so that the builds under it die too (their own
+    parent-death signal); follow Ctrl-Z with a thread of the worker's own."""
+    if os.getpid() == MAIN_PID:
+        return
+    _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() == 1:  # doit is gone already
+        os._exit(1)
+    follow_job_control()
 
 
 def _unblock_interrupts() -> None:
@@ -296,11 +303,13 @@ def _wait(proc: subprocess.Popen[bytes], held: set[signal.Signals]) -> None:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a held interrupt lands here
         pidfd = os.pidfd_open(proc.pid)  # readable once the child has exited
         try:
+            exited = select.poll()
+            exited.register(pidfd, select.POLLIN)
             while proc.poll() is None:
                 # Not one blocking wait: a signal the kernel hands to another thread (doit's
                 # reporter and queue threads) would not wake it, and its Python handler
-                # (SIGTERM) would wait for the build to end.
-                select.select([pidfd], [], [], SIGNAL_LATENCY)
+                # (Ctrl-C, SIGTERM) would wait for the build to end.
+                exited.poll(INTERRUPT_POLL_MS)
         finally:
             os.close(pidfd)
     except BaseException:

@@ -42,8 +42,7 @@ from ..model.sources import Source, load_sources
 def reported(func: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(func)
     def wrapper(*args: Any) -> TaskFailed | dict[str, Any] | None:
-        runner.die_with_doit()
-        runner.follow_job_control()  # a forked worker's own thread for Ctrl-Z
+        runner.set_up_worker()
         try:
             return func(*args)
         except BootstrapError as err:

@@ -261,8 +261,10 @@ class BootstrapReporter:
 
     def _ran(self, task: str, now: float) -> float:
         """How long a running task has been running, suspensions left out (0 if waiting)."""
-        start = self.starts.get(task, now)
-        return now - start - (self.sampler.suspended_between(start, now) if self.sampler else 0)
+        start = self.starts.get(task)
+        if start is None or self.sampler is None:
+            return 0.0
+        return now - start - self.sampler.suspended_between(start, now)
 
     def _show_status(self, text: str) -> None:
         if self.bar is not None and not self.bar.disable:

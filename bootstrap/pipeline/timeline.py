@@ -64,7 +64,7 @@ class CpuSampler:
         self.last = read_cpu_times()
         self.suspended: list[Window] = []
         self.ticked = _boot_clock()  # not the wall clock, which may be set meanwhile
-        self.ticking = threading.Lock()  # the main thread ticks too (suspended_between)
+        self.ticking = threading.Lock()  # suspended_between ticks too, from other threads
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="cpu-sampler", daemon=True)
         self.thread.start()

@@ -112,8 +112,11 @@ def test_only_the_job_control_thread_takes_ctrl_z_and_commands_see_it_unblocked(
         text=True,
         check=True,
     ).stdout
+    # (a thread in sigwait shows the signals it waits for as unblocked: the kernel's view)
     masks = {name: _blocked(line) for name, line in (row.split(" ", 1) for row in out.splitlines())}
     job_control = {signal.SIGTSTP, signal.SIGCONT}
     assert set(masks) == {"MainThread", "job-control", "reporter", "query"}
     assert {name for name in masks if not job_control & masks[name]} == {"job-control", "query"}
+    assert masks["job-control"] >= runner.INTERRUPTS  # Ctrl-C is the main thread's
+    assert not runner.INTERRUPTS & masks["MainThread"]
     assert not job_control & _blocked((tmp_path / "run.out").read_text())  # a build command
