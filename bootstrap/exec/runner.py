@@ -253,11 +253,11 @@ def follow_job_control() -> None:
     global _following_in
     if _following_in == os.getpid():
         return
-    signal.pthread_sigmask(signal.SIG_BLOCK, JOB_CONTROL | INTERRUPTS)
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, JOB_CONTROL | INTERRUPTS)
     try:  # the thread is born blocking interrupts too: they are the main thread's to handle
         threading.Thread(target=_job_control_loop, name="job-control", daemon=True).start()
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, INTERRUPTS)
+        signal.pthread_sigmask(signal.SIG_SETMASK, before | JOB_CONTROL)
     _following_in = os.getpid()
 
 
