@@ -22,11 +22,11 @@ from pathlib import Path
 NINJA_STEP = re.compile(rb"^\[(\d+)/(\d+)\] ", re.MULTILINE)
 TAIL_BYTES = 16384
 MIN_STEPS = 20  # fewer finished ninja steps say little about the rate
-Suspended = Callable[[float, float], float]  # seconds of [start, end] the run was suspended
+Worked = Callable[[float, float], float]  # seconds of [start, end] the run was not suspended
 
 
-def never_suspended(start: float, end: float) -> float:
-    return 0.0
+def wall_clock(start: float, end: float) -> float:
+    return end - start
 
 
 def ninja_progress(log: Path) -> tuple[int, int] | None:
@@ -54,12 +54,12 @@ class Pace:
         tablegen build in the middle of LLVM's)."""
         return step[1] == self.total and step[0] >= self.done
 
-    def left(self, step: tuple[int, int], now: float, suspended: Suspended) -> float | None:
+    def left(self, step: tuple[int, int], now: float, worked: Worked) -> float | None:
         """Seconds to the end of the count at the rate since it was first seen."""
         steps = step[0] - self.done
         if steps < MIN_STEPS:
             return None
-        return (now - self.at - suspended(self.at, now)) * (step[1] - step[0]) / steps
+        return worked(self.at, now) * (step[1] - step[0]) / steps
 
 
 @dataclass
@@ -71,7 +71,7 @@ class Running:
     pace: Pace | None = None
     step: tuple[int, int] | None = None
     left: float | None = None  # seconds, once the rate says
-    suspended: Suspended = field(default=never_suspended, repr=False)
+    worked: Worked = field(default=wall_clock, repr=False)
 
     def update(self, now: float) -> None:
         self.step = ninja_progress(self.log) if self.log else None
@@ -82,10 +82,10 @@ class Running:
             self.pace = Pace(self.step[1], 0, self.started)
         elif not self.pace.follows(self.step):  # another ninja: its rate from now on
             self.pace = Pace(self.step[1], self.step[0], now)
-        self.left = self.pace.left(self.step, now, self.suspended)
+        self.left = self.pace.left(self.step, now, self.worked)
 
     def describe(self, name: str, now: float) -> str:
-        minutes, seconds = divmod(int(now - self.started - self.suspended(self.started, now)), 60)
+        minutes, seconds = divmod(int(self.worked(self.started, now)), 60)
         text = f"{name} {minutes}:{seconds:02d}"
         if self.step:
             left = f", ~{short_duration(self.left)} left" if self.left else ""
@@ -112,9 +112,9 @@ class Watcher:
         self,
         show: Callable[[str], None],
         interval: float,
-        suspended: Suspended = never_suspended,
+        worked: Worked = wall_clock,
     ) -> None:
-        self.show, self.interval, self.suspended = show, interval, suspended
+        self.show, self.interval, self.worked = show, interval, worked
         self.running: dict[str, Running] = {}
         self.lock = threading.Lock()
         self.stopped = threading.Event()
@@ -123,7 +123,7 @@ class Watcher:
 
     def started(self, name: str, log: Path | None) -> None:
         with self.lock:
-            self.running[name] = Running(time.time(), log, suspended=self.suspended)
+            self.running[name] = Running(time.time(), log, worked=self.worked)
 
     def finished(self, name: str) -> None:
         with self.lock:

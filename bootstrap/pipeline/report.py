@@ -147,13 +147,13 @@ class BootstrapReporter:
             self.watcher = Watcher(
                 lambda text: self._tick(self._say, f"   running: {text}{self._eta()}"),
                 HEARTBEAT,
-                self.sampler.suspended_between,
+                self.sampler.worked_between,
             )
         else:
             self.watcher = Watcher(
                 lambda text: self._tick(self._show_status, text + self._eta()),
                 BAR_REFRESH,
-                self.sampler.suspended_between,
+                self.sampler.worked_between,
             )
 
     def get_status(self, task: Any) -> None:
@@ -264,7 +264,7 @@ class BootstrapReporter:
         start = self.starts.get(task)
         if start is None or self.sampler is None:
             return 0.0
-        return now - start - self.sampler.suspended_between(start, now)
+        return self.sampler.worked_between(start, now)
 
     def _show_status(self, text: str) -> None:
         if self.bar is not None and not self.bar.disable:
@@ -308,9 +308,10 @@ class BootstrapReporter:
         start = self.starts.get(name)
         if start is None:
             return {"duration": 0.0}
-        suspended = self.sampler.suspended_between(start, end) if self.sampler else 0.0
+        worked = self.sampler.worked_between(start, end) if self.sampler else end - start
+        suspended = end - start - worked
         timing = {
-            "duration": round(end - start - suspended, 3),
+            "duration": round(worked, 3),
             "start": round(start - self.started, 3),
             "end": round(end - self.started, 3),
         }

@@ -84,6 +84,10 @@ class CpuSampler:
         with self.ticking:
             return sum(max(0.0, min(to, high) - max(since, low)) for since, to in self.suspended)
 
+    def worked_between(self, start: float, end: float) -> float:
+        """Seconds of [start, end] the run was not suspended: how long a task worked."""
+        return end - start - self.suspended_between(start, end)
+
     def windows(self) -> list[Window]:
         self._tick()
         with self.ticking:

@@ -61,10 +61,10 @@ def test_time_suspended_counts_in_neither_the_elapsed_time_nor_the_rate(tmp_path
     log = tmp_path / "llvm.log"
     log.write_text(NINJA_LOG + step(400))
 
-    def suspended(start: float, end: float) -> float:
-        return max(0.0, min(end, 900.0) - max(start, 600.0))
+    def worked(start: float, end: float) -> float:
+        return end - start - max(0.0, min(end, 900.0) - max(start, 600.0))
 
-    task = Running(0.0, log, suspended=suspended)
+    task = Running(0.0, log, worked=worked)
     assert seen(log, 1200.0, task) == "build:x86_64/stage3/llvm 15:00 [400/2322, ~73m left]"
     assert task.left == 900.0 * 1922 / 400
 
