@@ -34,6 +34,7 @@ from pathlib import Path
 from bootstrap.builder.keys import read_stamp
 from bootstrap.model.layout import SHARED, Layout
 from bootstrap.model.recipes import STAGES
+from bootstrap.pipeline.report import stage_wall_seconds
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -89,9 +90,8 @@ def stage_times(report: Path, arch: str, stage: str) -> dict[str, object]:
     )
     if not built:
         return {"earlier_rebuilt": rebuilt}
-    wall = max(t["end"] for t in built.values()) - min(t["start"] for t in built.values())
     return {
-        "wall_seconds": round(wall, 1),
+        "wall_seconds": stage_wall_seconds(report.parent, arch, stage),
         "sum_seconds": round(sum(t["duration"] for t in built.values()), 1),
         "components": {n: round(t["duration"], 1) for n, t in sorted(built.items())},
         "earlier_rebuilt": rebuilt,

@@ -101,6 +101,30 @@ def task_seconds(report_dir: Path, targets: tuple[str, ...]) -> tuple[list[dict]
     return sorted(tasks.values(), key=lambda t: t["task"]), runs
 
 
+def stage_wall_seconds(report_dir: Path, arch: str, stage: str) -> float | None:
+    """How long a stage's builds took on the clock: in each run report where one ran, from
+    the first build's start to the last one's end, the run's suspended windows in between
+    left out; summed over those runs (a long stage resumes across runs, and the time
+    between two runs is not the stage's). None if no build of the stage ran."""
+    prefix = f"build:{arch}/{stage}/"
+    walls = []
+    for path in sorted(report_dir.glob("run-*.json")):
+        run = json.loads(path.read_text())
+        spans = [
+            (t["start"], t["end"])
+            for n, t in run["tasks"].items()
+            if n.startswith(prefix) and "start" in t
+        ]
+        if not spans:
+            continue
+        start, end = min(s for s, _ in spans), max(e for _, e in spans)
+        suspended = sum(
+            max(0.0, min(to, end) - max(since, start)) for since, to in run.get("suspended", [])
+        )
+        walls.append(end - start - suspended)
+    return round(sum(walls), 1) if walls else None
+
+
 class BootstrapReporter:
     desc = "progress bar, per-task logs, failure summary and a JSON run report"
     report_dir: Path = Path("build/reports")

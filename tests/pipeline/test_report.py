@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, MiniRepo, clean_environ
 
-from bootstrap.pipeline.report import task_seconds
+from bootstrap.pipeline.report import stage_wall_seconds, task_seconds
 
 
 class Gone(BaseHTTPRequestHandler):
@@ -38,6 +38,38 @@ def gone_url() -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_address[1]}/alpha-1.0.tar.gz"
     server.shutdown()
     server.server_close()
+
+
+def test_a_stage_wall_sums_its_runs_without_pauses_or_the_time_between(tmp_path: Path) -> None:
+    """A stage resumed in a second run: each run's span of the stage's builds counts, less
+    the pauses inside it; the time between the runs, pauses outside the span, up-to-date
+    builds and other stages' builds do not."""
+
+    def run(name: str, tasks: dict, suspended: list) -> None:
+        report = {"tasks": tasks, "suspended": suspended}
+        (tmp_path / f"run-{name}.json").write_text(json.dumps(report))
+
+    build = "build:aarch64/stage3/"
+    run(
+        "20261204T182454",
+        {
+            "build:aarch64/stage2/llvm": {"start": 0.0, "end": 3000.0, "duration": 3000.0},
+            build + "musl": {"start": 3000.0, "end": 3020.0, "duration": 20.0},
+            build + "llvm": {"start": 3010.0, "end": 9000.0, "duration": 3990.0},
+        },
+        [[100.0, 200.0], [5000.0, 7000.0]],  # the first is stage2's
+    )
+    run(
+        "20261204T211658",
+        {
+            build + "musl": {"duration": 0.0},
+            build + "llvm": {"start": 5.0, "end": 605.0, "duration": 600.0},
+        },
+        [],
+    )
+    assert stage_wall_seconds(tmp_path, "aarch64", "stage3") == (9000 - 3000 - 2000) + 600
+    assert stage_wall_seconds(tmp_path, "aarch64", "stage2") == 3000 - 100
+    assert stage_wall_seconds(tmp_path, "x86_64", "stage3") is None
 
 
 @pytest.mark.parametrize("processes", [[], ["-n", "2"]], ids=["one-process", "two-processes"])
