@@ -84,6 +84,31 @@ def cell(seconds: float | None) -> str:
     return f"{seconds / 60:.1f} min" if seconds is not None else "-"
 
 
+def native_side(args: argparse.Namespace) -> tuple[dict[str, float], float | None]:
+    """The build machine's stage3 builds and wall: from a benchmark, a recorded run (no
+    wall) or this build dir. ValueError(what, fix) when a given file holds none."""
+    if args.native_bench:
+        native, wall = bench_stage3(args.native_bench)
+        origin = f"the benchmark {args.native_bench}"
+        what = f"{args.native_bench} is no finished stage3 benchmark"
+        fix = "give the --out JSON of tools/bench_stage.py --stage stage3 (returncode 0)"
+    elif args.native_run:
+        native, wall = recorded_stage3_seconds(args.native_run, args.native), None
+        origin = f"the recorded run {args.native_run} (its machine's times)"
+        what = f"{args.native_run} holds no stage3 build times of {args.native}"
+        fix = (
+            "give a durations.json written by tools/record_run.py for that target "
+            "(docs/runs/<date>-<arch>-full/)"
+        )
+    else:
+        wall = stage_wall_seconds(args.build_dir / "reports", args.native, "stage3")
+        return stage3_seconds(args.build_dir, args.native), wall
+    if not native:
+        raise ValueError(what, fix)
+    print(f"{args.native} from {origin}\n")
+    return native, wall
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--build-dir", type=Path, default=REPO / "build")
@@ -97,32 +122,12 @@ def main() -> int:
         "--native-run", type=Path, help="the native side from a recorded durations.json"
     )
     args = parser.parse_args()
-    native_wall = None
-    if args.native_bench:
-        native, native_wall = bench_stage3(args.native_bench)
-        if not native:
-            print(
-                f"error: {args.native_bench} is no finished stage3 benchmark\n"
-                "fix: give the --out JSON of tools/bench_stage.py --stage stage3 "
-                "(returncode 0)",
-                file=sys.stderr,
-            )
-            return 1
-        print(f"{args.native} from the benchmark {args.native_bench}\n")
-    elif args.native_run:
-        native = recorded_stage3_seconds(args.native_run, args.native)
-        if not native:
-            print(
-                f"error: {args.native_run} holds no stage3 build times of {args.native}\n"
-                "fix: give a durations.json written by tools/record_run.py for that target "
-                "(docs/runs/<date>-<arch>-full/)",
-                file=sys.stderr,
-            )
-            return 1
-        print(f"{args.native} from the recorded run {args.native_run} (its machine's times)\n")
-    else:
-        native = stage3_seconds(args.build_dir, args.native)
-        native_wall = stage_wall_seconds(args.build_dir / "reports", args.native, "stage3")
+    try:
+        native, native_wall = native_side(args)
+    except ValueError as err:
+        what, fix = err.args
+        print(f"error: {what}\nfix: {fix}", file=sys.stderr)
+        return 1
     foreign = stage3_seconds(args.build_dir, args.foreign)
     foreign_wall = stage_wall_seconds(args.build_dir / "reports", args.foreign, "stage3")
     emulated = emulated_seconds(args.build_dir, args.foreign)
