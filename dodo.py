@@ -8,10 +8,9 @@ doit help stage3                            every option
 import signal
 import sys
 from pathlib import Path
-from typing import NoReturn
 
 from bootstrap.checks.preflight import refusing_reporter
-from bootstrap.core.errors import BootstrapError
+from bootstrap.core.errors import BootstrapError, exit_with
 from bootstrap.exec.lock import lock_build_dir, make_build_dir, writes_state
 from bootstrap.exec.runner import follow_job_control
 from bootstrap.model.config import Config
@@ -23,14 +22,10 @@ from bootstrap.plan.project import Project
 REPO = Path(__file__).resolve().parent
 
 
-def _fail(err: BootstrapError) -> NoReturn:
-    sys.exit(f"error: {err.render()}")
-
-
 try:
     CONFIG = Config.create(REPO, selection_from_argv(sys.argv[1:]))
 except BootstrapError as err:
-    _fail(err)
+    exit_with(err)
 
 DOIT_CONFIG = {
     "default_tasks": ["stage3"],
@@ -69,7 +64,7 @@ try:
     if writes_state(sys.argv[1:]):
         _LOCK = lock_build_dir(CONFIG.paths.build)
 except BootstrapError as err:
-    _fail(err)
+    exit_with(err)
 
 
 def task_bootstrap():
@@ -77,5 +72,5 @@ def task_bootstrap():
         # the whole graph up front: a bad --target or --profile is an error, not a traceback
         tasks = list(all_tasks(Project.load(CONFIG)))
     except BootstrapError as err:
-        _fail(err)
+        exit_with(err)
     yield from tasks

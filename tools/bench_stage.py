@@ -27,11 +27,11 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from bootstrap.builder.keys import read_stamp
+from bootstrap.core.errors import BootstrapError, run_main
 from bootstrap.model.layout import SHARED, Layout
 from bootstrap.model.recipes import STAGES
 from bootstrap.pipeline.report import stage_wall_seconds
@@ -117,18 +117,12 @@ def main() -> int:
     args.build_dir, args.scratch = args.build_dir.resolve(), args.scratch.resolve()
     previous = STAGES[STAGES.index(args.stage) - 1]
     if not union_stamp(args.build_dir, args.target, previous).is_file():
-        print(
-            f"error: {args.target}'s {previous} is not built in {args.build_dir}\n"
-            f"fix: build it first (doit {previous} --target {args.target})",
-            file=sys.stderr,
+        raise BootstrapError(
+            f"{args.target}'s {previous} is not built in {args.build_dir}",
+            fix=f"build it first (doit {previous} --target {args.target})",
         )
-        return 1
     if args.scratch.exists():
-        print(
-            f"error: {args.scratch} exists\nfix: remove it, or name a new --scratch",
-            file=sys.stderr,
-        )
-        return 1
+        raise BootstrapError(f"{args.scratch} exists", fix="remove it, or name a new --scratch")
     load = os.getloadavg()[0]
     if load > 0.5:
         print(f"note: load average {load:.2f}: the machine is not idle, times will show it")
@@ -161,9 +155,9 @@ def main() -> int:
     if results.get("earlier_rebuilt"):
         print(f"note: earlier builds ran again: {', '.join(results['earlier_rebuilt'])}")
     if rc:
-        print(f"error: the build failed\nfix: read {log}", file=sys.stderr)
-    return rc
+        raise BootstrapError(f"the build failed (exit {rc})", fix=f"read {log}")
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

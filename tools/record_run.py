@@ -16,9 +16,9 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 from pathlib import Path
 
+from bootstrap.core.errors import BootstrapError, run_main
 from bootstrap.model.config import Paths
 from bootstrap.pipeline.report import task_seconds
 
@@ -48,16 +48,14 @@ def main() -> int:
     parser.add_argument("dest", type=Path, help="e.g. docs/runs/<date>-<arch>-full")
     args = parser.parse_args()
     if not (args.build_dir / args.target).is_dir():
-        print(
-            f"error: no build of {args.target} in {args.build_dir}\n"
-            "fix: run the bootstrap first, or pass --build-dir",
-            file=sys.stderr,
+        raise BootstrapError(
+            f"no build of {args.target} in {args.build_dir}",
+            fix="run the bootstrap first, or pass --build-dir",
         )
-        return 2
     for path in record(args.target, args.dest, args.build_dir):
         print(path)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -45,18 +45,14 @@ import urllib.request
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-from typing import NoReturn
 
 from bootstrap.builder.component import RESTORED
+from bootstrap.core.errors import BootstrapError, run_main
 
 REPO = Path(__file__).resolve().parent.parent
 REPOSITORY = "serpent/layers"
 MARKER = ".rehearse-nightly"  # in a scratch dir this tool made (and may empty again)
 PASSED_ON = ("SERPENT_SOURCES_OVERRIDE", "SERPENT_OFFLINE")
-
-
-def fail(what: str, fix: str) -> NoReturn:
-    sys.exit(f"error: {what}\nfix: {fix}")
 
 
 def free_port() -> int:
@@ -69,7 +65,9 @@ def start_registry(scratch: Path) -> tuple[subprocess.Popen[bytes], str]:
     """docker-registry serving `scratch/registry` on a free loopback port; its address."""
     binary = shutil.which("docker-registry")
     if binary is None:
-        fail("no docker-registry", "apt-get install docker-registry (tools/setup-host does)")
+        raise BootstrapError(
+            "no docker-registry", fix="apt-get install docker-registry (tools/setup-host does)"
+        )
     host = f"127.0.0.1:{free_port()}"
     config = scratch / "registry.yml"
     config.write_text(
@@ -86,7 +84,9 @@ def start_registry(scratch: Path) -> tuple[subprocess.Popen[bytes], str]:
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                fail("the registry did not start", f"see {scratch / 'registry.log'}")
+                raise BootstrapError(
+                    "the registry did not start", fix=f"see {scratch / 'registry.log'}"
+                ) from None
             time.sleep(0.1)
 
 
@@ -110,7 +110,9 @@ def run_job(name: str, args: argparse.Namespace, cache: Path, extra: list[str]) 
         rc = subprocess.run(command, cwd=REPO, env=env, stdout=log, stderr=log).returncode
     wall = time.monotonic() - start
     if rc != 0:
-        fail(f"the {name} run failed (exit {rc})", f"read {args.scratch / f'{name}.log'}")
+        raise BootstrapError(
+            f"the {name} run failed (exit {rc})", fix=f"read {args.scratch / f'{name}.log'}"
+        )
     report = json.loads((build / "reports" / "latest.json").read_text())
     builds = sorted(n for n in report["tasks"] if n.startswith("build:"))
     came_from = {n: layer_origin(build, n) for n in builds}
@@ -182,7 +184,7 @@ def main() -> int:
     seed_cache = args.seed_cache.resolve()
     check_places(args.scratch, seed_cache)
     if not (REPO / ".venv" / "bin" / "doit").exists():
-        fail("no .venv/bin/doit in this checkout", "run tools/setup-host")
+        raise BootstrapError("no .venv/bin/doit in this checkout", fix="run tools/setup-host")
     shutil.rmtree(args.scratch, ignore_errors=True)
     args.scratch.mkdir(parents=True)
     (args.scratch / MARKER).touch()
@@ -214,14 +216,18 @@ def main() -> int:
 def check_places(scratch: Path, seed_cache: Path) -> None:
     """Nothing this tool empties may hold the checkout, the seed cache, or someone's files."""
     if not seed_cache.is_dir():
-        fail(f"no cache at {seed_cache}", "name a finished run's ./cache (--seed-cache)")
+        raise BootstrapError(
+            f"no cache at {seed_cache}", fix="name a finished run's ./cache (--seed-cache)"
+        )
     for inside, what in ((REPO, "this checkout"), (seed_cache, "the seed cache")):
         if inside == scratch or scratch in inside.parents:
-            fail(f"--scratch {scratch} holds {what}", "name a new directory for the rehearsal")
+            raise BootstrapError(
+                f"--scratch {scratch} holds {what}", fix="name a new directory for the rehearsal"
+            )
     if scratch.exists() and any(scratch.iterdir()) and not (scratch / MARKER).exists():
-        fail(
+        raise BootstrapError(
             f"--scratch {scratch} is not empty and not an earlier rehearsal's",
-            "name a new or empty directory (it is emptied first)",
+            fix="name a new or empty directory (it is emptied first)",
         )
 
 
@@ -240,4 +246,4 @@ def verdict(seed: dict, nightly: dict) -> list[str]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

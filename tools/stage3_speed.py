@@ -31,6 +31,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bootstrap.core.errors import BootstrapError, run_main
 from bootstrap.pipeline.report import stage_wall_seconds, task_seconds
 
 REPO = Path(__file__).resolve().parent.parent
@@ -86,7 +87,7 @@ def cell(seconds: float | None) -> str:
 
 def native_side(args: argparse.Namespace) -> tuple[dict[str, float], float | None]:
     """The build machine's stage3 builds and wall: from a benchmark, a recorded run (no
-    wall) or this build dir. ValueError(what, fix) when a given file holds none."""
+    wall) or this build dir; a BootstrapError when a given file holds none."""
     if args.native_bench:
         native, wall = bench_stage3(args.native_bench)
         origin = f"the benchmark {args.native_bench}"
@@ -104,7 +105,7 @@ def native_side(args: argparse.Namespace) -> tuple[dict[str, float], float | Non
         wall = stage_wall_seconds(args.build_dir / "reports", args.native, "stage3")
         return stage3_seconds(args.build_dir, args.native), wall
     if not native:
-        raise ValueError(what, fix)
+        raise BootstrapError(what, fix=fix)
     print(f"{args.native} from {origin}\n")
     return native, wall
 
@@ -122,12 +123,7 @@ def main() -> int:
         "--native-run", type=Path, help="the native side from a recorded durations.json"
     )
     args = parser.parse_args()
-    try:
-        native, native_wall = native_side(args)
-    except ValueError as err:
-        what, fix = err.args
-        print(f"error: {what}\nfix: {fix}", file=sys.stderr)
-        return 1
+    native, native_wall = native_side(args)
     foreign = stage3_seconds(args.build_dir, args.foreign)
     foreign_wall = stage_wall_seconds(args.build_dir / "reports", args.foreign, "stage3")
     emulated = emulated_seconds(args.build_dir, args.foreign)
@@ -138,12 +134,11 @@ def main() -> int:
         ratio = f"{b / a:.2f}x" if a and b else "-"
         print(f"| {name} | {cell(a)} | {cell(b)} | {cell(emulated.get(name))} | {ratio} |")
     if not native or not foreign:
-        print(
-            f"error: no stage3 build times of {args.native} or {args.foreign} in "
-            f"{args.build_dir / 'reports'}\nfix: run doit stage3 for both targets first",
-            file=sys.stderr,
+        raise BootstrapError(
+            f"no stage3 build times of {args.native} or {args.foreign} in "
+            f"{args.build_dir / 'reports'}",
+            fix="run doit stage3 for both targets first",
         )
-        return 1
     both = native.keys() & foreign.keys()
     total_native = sum(native[n] for n in both)
     total_foreign = sum(foreign[n] for n in both)
@@ -169,4 +164,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.errors import BootstrapError
+from ..core.errors import BootstrapError, exit_with
 from ..exec.binfmt import binfmt_status
 from ..model.config import Config
 from ..model.targets import load_targets, normalise_arch
@@ -118,7 +118,7 @@ def refusing_reporter(base: type) -> type:
                 check_privileges(tasks, selected_tasks)
             except BootstrapError as err:
                 self.refused = True
-                raise SystemExit(f"error: {err.render()}") from None
+                exit_with(err)
             super().initialize(tasks, selected_tasks)
 
         def complete_run(self) -> None:

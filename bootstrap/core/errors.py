@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+from typing import NoReturn
+
 
 class BootstrapError(Exception):
     """A user-facing error. `where` names the file/entry/task, `fix` tells what to do."""
@@ -17,6 +21,22 @@ class BootstrapError(Exception):
         if self.fix:
             lines.append(f"  fix: {self.fix}")
         return "\n".join(lines)
+
+
+def exit_with(err: BootstrapError) -> NoReturn:
+    """End a command-line program on a user-facing error: `error: ...` and its fix on
+    stderr, exit status 1."""
+    sys.exit(f"error: {err.render()}")
+
+
+def run_main(main: Callable[[], int]) -> NoReturn:
+    """Run a command-line program's `main`: exit with its status, or as `exit_with` on the
+    user-facing error it raised."""
+    try:
+        status = main()
+    except BootstrapError as err:
+        exit_with(err)
+    sys.exit(status)
 
 
 class ConfigError(BootstrapError):
