@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from ..core.errors import BootstrapError, FetchError
+from ..core.errors import BootstrapError, FetchError, exit_with
 from ..exec import runner
 from ..model.sources import Source, file_name_problem, load_sources
 
@@ -298,8 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         override = args.override or args.mirror_dir / "sources-override.yml"
         report = fill_mirror(selected, args.mirror_dir, override)
     except BootstrapError as err:
-        print(err.render(), file=sys.stderr)
-        return 1
+        exit_with(err)
     print(report.summary())
     return 1 if any(status == "error" for _, status, _ in report.rows) else 0
 
