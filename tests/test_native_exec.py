@@ -49,6 +49,7 @@ def native(tmp_path_factory: pytest.TempPathFactory) -> Path:
             str(SOURCE),
             f"O={top}",
             f"TRIPLET={TRIPLET}",
+            "LLVM_MAJOR=19",
             "CFLAGS=-std=c99 -Wall -Wextra -Werror -O2",
             f"DESTDIR={prefix}",
             "DIR=/libexec/x",
@@ -94,8 +95,12 @@ def test_cc_runs_the_native_clang_as_if_installed_where_the_emulated_one_is(
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         "native clang",
-        f"{emulated}/cc",  # the emulated clang's real dir, the name the build called
-        "-no-canonical-prefixes",
+        "cc",  # the name the build called: clang's driver mode
+        "--no-default-config",
+        "-ccc-install-dir",
+        str(emulated),  # the emulated clang's real dir
+        "-resource-dir",
+        f"{emulated.parent}/lib/clang/19",  # the string the emulated clang makes of it
         f"--target={TRIPLET}",
         f"-B{native / 'libexec' / 'x'}",
         "-c",

@@ -9,13 +9,20 @@
  * ../../bin from here), so the kernel runs it natively. Anything else (tcc's cc,
  * busybox's ar) is run as it is.
  *
- * clang is made to believe it is installed where the emulated one is:
- * -no-canonical-prefixes with argv[0] in the emulated program's real directory gives it
- * the same resource dir, configuration files and search paths, --target its default
- * target, and -B this directory makes it run ld.lld through here too. None of these
- * flags is reported as unused, so compile output stays the same as well.
+ * clang is made to believe it is installed where the emulated one is: -ccc-install-dir
+ * the emulated program's real directory gives it the same search paths, -resource-dir the
+ * resource dir the emulated one computes from there (the same string: it ends up in debug
+ * info), --no-default-config keeps it from reading the configuration files beside the
+ * native binary (the emulated one has none), --target gives it the emulated one's default
+ * target, and -B this directory makes it run ld.lld through here too. None of these flags
+ * is reported as unused, so compile output stays the same as well.
  *
- * Build: cc -static -O2 -DTRIPLET='"aarch64-serpent-linux-musl"' -o native-exec native-exec.c
+ * The driver itself stays where it really is (no -no-canonical-prefixes): when one command
+ * makes more than one job (compile and link, or two sources), clang runs each cc1 as a new
+ * process of its own executable, which must be the native one, not the emulated one.
+ *
+ * Build: cc -static -O2 -DTRIPLET='"aarch64-serpent-linux-musl"' -DLLVM_MAJOR='"19"' \
+ *            -o native-exec native-exec.c
  */
 #define _GNU_SOURCE
 
@@ -28,6 +35,9 @@
 
 #ifndef TRIPLET
 #error "build with -DTRIPLET='\"<arch>-<vendor>-linux-musl\"'"
+#endif
+#ifndef LLVM_MAJOR
+#error "build with -DLLVM_MAJOR='\"<major version of the LLVM it runs>\"'"
 #endif
 
 struct entry {
@@ -98,7 +108,8 @@ int main(int argc, char **argv)
 	const char *name = base_name(argv[0]);
 	const struct entry *entry = NULL;
 	char self[PATH_MAX], own_dir[PATH_MAX], emulated[PATH_MAX], real[PATH_MAX];
-	char native[PATH_MAX], installed[PATH_MAX], argv0[PATH_MAX + 16], bflag[PATH_MAX + 2];
+	char native[PATH_MAX], installed[PATH_MAX], prefix[PATH_MAX], bflag[PATH_MAX + 2];
+	char resource_dir[PATH_MAX + 32];
 
 	for (size_t i = 0; i < sizeof ENTRIES / sizeof ENTRIES[0]; i++)
 		if (strcmp(ENTRIES[i].name, name) == 0)
@@ -120,16 +131,21 @@ int main(int argc, char **argv)
 	    >= (int)sizeof native)
 		die(name, "path too long", 127);
 
-	char **args = calloc((size_t)argc + 4, sizeof *args);
+	char **args = calloc((size_t)argc + 9, sizeof *args);
 	if (!args)
 		die(name, "out of memory", 127);
 	int n = 0;
 	if (entry->is_clang) {
 		dir_name(real, installed);
-		snprintf(argv0, sizeof argv0, "%s/%s", installed, name);
+		dir_name(installed, prefix);	/* as clang's GetResourcesPath: <bin>/../lib/clang/N */
+		snprintf(resource_dir, sizeof resource_dir, "%s/lib/clang/%s", prefix, LLVM_MAJOR);
 		snprintf(bflag, sizeof bflag, "-B%s", own_dir);
-		args[n++] = argv0;
-		args[n++] = "-no-canonical-prefixes";
+		args[n++] = argv[0];	/* its name picks the driver mode (cc, c++, cpp) */
+		args[n++] = "--no-default-config";
+		args[n++] = "-ccc-install-dir";
+		args[n++] = installed;
+		args[n++] = "-resource-dir";
+		args[n++] = resource_dir;
 		args[n++] = "--target=" TRIPLET;
 		args[n++] = bflag;
 	} else {

@@ -147,6 +147,7 @@ def root(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
             str(REPO / "src" / "native-exec"),
             f"O={tmp_path_factory.mktemp('ne')}",
             f"TRIPLET={TRIPLE}",
+            "LLVM_MAJOR=19",
             f"DESTDIR={native}",
             "install",
         ],
@@ -159,6 +160,7 @@ def root(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         (native / "bin" / program).symlink_to(f"/usr/lib/host-llvm-19/bin/{program}")
     (root / "work").mkdir()
     (root / "work" / "t.c").write_text(C_SOURCE)
+    (root / "work" / "u.c").write_text(C_SOURCE.replace("norm2", "norm3"))
     (root / "work" / "t.cc").write_text(CXX_SOURCE)
     ensure_binfmt(load_targets(REPO / "toolchain")[FOREIGN])
     return root
@@ -218,3 +220,19 @@ def test_a_file_compiled_natively_and_emulated_gives_the_same_bytes(
     emulated = (root / "work" / f"{source}.emulated.o").read_bytes()
     assert emulated[:4] == b"\x7fELF" and emulated[18] == 183  # EM_AARCH64
     assert (root / "work" / f"{source}.native.o").read_bytes() == emulated
+
+
+def test_one_command_of_several_jobs_runs_every_cc1_natively(root: Path) -> None:
+    """Two sources in one command (as compile-and-link in one is) make clang run each cc1
+    as a new process of its own executable: the native one, not the emulated one."""
+    argv = ["clang", "-O2", "-c", "t.c", "u.c"]
+    jobs = inside(root, [*argv, "-###"], native=True).stderr
+    cc1 = [line.split('" "')[0].strip(' "') for line in jobs.splitlines() if '"-cc1"' in line]
+    assert cc1 == ["/usr/lib/host-llvm-19/bin/clang"] * 2  # the native one, bound in
+    objects: dict[str, list[bytes]] = {"t.o": [], "u.o": []}
+    for native in (False, True):
+        inside(root, argv, native)
+        for name, built in objects.items():
+            built.append((root / "work" / name).read_bytes())
+    for name, (emulated, native) in objects.items():
+        assert native == emulated, name
