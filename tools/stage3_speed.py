@@ -16,9 +16,10 @@ Exit 1 when a total is missing or the ratio is above the goal.
 The native side can come from elsewhere: `--native-bench` from tools/bench_stage.py's JSON
 (a clean run of the stage alone on this machine: components and wall), `--native-run` from
 a recorded run's durations.json (tools/record_run.py; build times only, maybe another
-machine's, which the output says).
+machine's, which the output says). When a stage was built again (its keys changed),
+`--since` leaves the earlier runs out.
 
-    .venv/bin/python tools/stage3_speed.py [--build-dir build] [--foreign aarch64]
+    .venv/bin/python tools/stage3_speed.py [--build-dir build] [--foreign aarch64] [--since T]
         [--native-bench docs/runs/<date>-x86_64-stage3-bench.json]
         [--native-run docs/runs/<date>-x86_64-full/durations.json]
 """
@@ -32,14 +33,14 @@ from pathlib import Path
 from typing import Any
 
 from bootstrap.core.errors import BootstrapError, run_main
-from bootstrap.pipeline.report import stage_wall_seconds, task_seconds
+from bootstrap.pipeline.report import report_time, stage_wall_seconds, task_seconds
 
 REPO = Path(__file__).resolve().parent.parent
 GOAL = 1.5
 
 
-def stage3_seconds(build: Path, arch: str) -> dict[str, float]:
-    tasks, _ = task_seconds(build / "reports", (arch,))
+def stage3_seconds(build: Path, arch: str, since: str | None) -> dict[str, float]:
+    tasks, _ = task_seconds(build / "reports", (arch,), since)
     return stage3_builds(tasks, arch)
 
 
@@ -102,8 +103,8 @@ def native_side(args: argparse.Namespace) -> tuple[dict[str, float], float | Non
             "(docs/runs/<date>-<arch>-full/)"
         )
     else:
-        wall = stage_wall_seconds(args.build_dir / "reports", args.native, "stage3")
-        return stage3_seconds(args.build_dir, args.native), wall
+        wall = stage_wall_seconds(args.build_dir / "reports", args.native, "stage3", args.since)
+        return stage3_seconds(args.build_dir, args.native, args.since), wall
     if not native:
         raise BootstrapError(what, fix=fix)
     print(f"{args.native} from {origin}\n")
@@ -115,6 +116,12 @@ def main() -> int:
     parser.add_argument("--build-dir", type=Path, default=REPO / "build")
     parser.add_argument("--native", default="x86_64", help="the build machine's target")
     parser.add_argument("--foreign", default="aarch64")
+    parser.add_argument(
+        "--since",
+        type=report_time,
+        help="only the runs started at or after this time (as in the reports' names, "
+        "e.g. 20261205T0100): leaves out the runs of a stage built before with other keys",
+    )
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
         "--native-bench", type=Path, help="the native side from a tools/bench_stage.py JSON"
@@ -124,8 +131,10 @@ def main() -> int:
     )
     args = parser.parse_args()
     native, native_wall = native_side(args)
-    foreign = stage3_seconds(args.build_dir, args.foreign)
-    foreign_wall = stage_wall_seconds(args.build_dir / "reports", args.foreign, "stage3")
+    foreign = stage3_seconds(args.build_dir, args.foreign, args.since)
+    foreign_wall = stage_wall_seconds(
+        args.build_dir / "reports", args.foreign, "stage3", args.since
+    )
     emulated = emulated_seconds(args.build_dir, args.foreign)
     print(f"| component | {args.native} | {args.foreign} | {args.foreign} emulated | ratio |")
     print("|---|---|---|---|---|")

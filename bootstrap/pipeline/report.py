@@ -11,6 +11,7 @@ build's output would have scrolled them away).
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 import time
@@ -83,12 +84,30 @@ def _load_results(path: str | None) -> Any:
         return None
 
 
-def task_seconds(report_dir: Path, targets: tuple[str, ...]) -> tuple[list[dict], list[dict]]:
-    """Per task of these targets that ran: seconds summed over every run report (a long
-    build resumes across runs), how many runs, its last status. Plus one line per run."""
+def report_time(text: str) -> str:
+    """A time as run reports are named (20261205T010822, or a prefix down to the day):
+    `since` for the functions below. A ValueError for anything else."""
+    if not re.fullmatch(r"\d{8}(T\d{0,6})?", text):
+        raise ValueError(f"{text!r} is not a time like 20261205T0100")
+    return text
+
+
+def run_reports(report_dir: Path, since: str | None = None) -> list[Path]:
+    """The run reports in the order they ran; with `since` (a timestamp as in their names,
+    e.g. 20261205T0400), those of runs started at or after it."""
+    reports = sorted(report_dir.glob("run-*.json"))
+    return [p for p in reports if since is None or p.stem[len("run-") :] >= since]
+
+
+def task_seconds(
+    report_dir: Path, targets: tuple[str, ...], since: str | None = None
+) -> tuple[list[dict], list[dict]]:
+    """Per task of these targets that ran: seconds summed over every run report since
+    `since` (a long build resumes across runs), how many runs, its last status. Plus one
+    line per run."""
     tasks: dict[str, dict[str, Any]] = {}
     runs = []
-    for path in sorted(report_dir.glob("run-*.json")):
+    for path in run_reports(report_dir, since):
         run = json.loads(path.read_text())
         runs.append({k: run.get(k) for k in ("started", "argv", "duration", "counts", "complete")})
         for name, task in run["tasks"].items():
@@ -101,14 +120,16 @@ def task_seconds(report_dir: Path, targets: tuple[str, ...]) -> tuple[list[dict]
     return sorted(tasks.values(), key=lambda t: t["task"]), runs
 
 
-def stage_wall_seconds(report_dir: Path, arch: str, stage: str) -> float | None:
-    """How long a stage's builds took on the clock: in each run report where one ran, from
-    the first build's start to the last one's end, the run's suspended windows in between
-    left out; summed over those runs (a long stage resumes across runs, and the time
-    between two runs is not the stage's). None if no build of the stage ran."""
+def stage_wall_seconds(
+    report_dir: Path, arch: str, stage: str, since: str | None = None
+) -> float | None:
+    """How long a stage's builds took on the clock: in each run report (since `since`)
+    where one ran, from the first build's start to the last one's end, the run's suspended
+    windows in between left out; summed over those runs (a long stage resumes across runs,
+    and the time between two runs is not the stage's). None if no build of the stage ran."""
     prefix = f"build:{arch}/{stage}/"
     walls = []
-    for path in sorted(report_dir.glob("run-*.json")):
+    for path in run_reports(report_dir, since):
         run = json.loads(path.read_text())
         spans = [
             (t["start"], t["end"])

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, MiniRepo, clean_environ
 
-from bootstrap.pipeline.report import stage_wall_seconds, task_seconds
+from bootstrap.pipeline.report import report_time, stage_wall_seconds, task_seconds
 
 
 class Gone(BaseHTTPRequestHandler):
@@ -70,6 +70,20 @@ def test_a_stage_wall_sums_its_runs_without_pauses_or_the_time_between(tmp_path:
     assert stage_wall_seconds(tmp_path, "aarch64", "stage3") == (9000 - 3000 - 2000) + 600
     assert stage_wall_seconds(tmp_path, "aarch64", "stage2") == 3000 - 100
     assert stage_wall_seconds(tmp_path, "x86_64", "stage3") is None
+    # a rebuild with other keys is timed from its own runs on
+    assert stage_wall_seconds(tmp_path, "aarch64", "stage3", since="20261204T2116") == 600
+    assert stage_wall_seconds(tmp_path, "aarch64", "stage3", since="20261205") is None
+
+
+@pytest.mark.parametrize("text", ["20261205", "20261205T", "20261205T0100", "20261205T010822"])
+def test_a_report_time_is_a_prefix_of_a_report_name(text: str) -> None:
+    assert report_time(text) == text
+
+
+@pytest.mark.parametrize("text", ["yesterday", "2026-12-05", "20261205T01:00", "2026120"])
+def test_anything_else_is_no_report_time(text: str) -> None:
+    with pytest.raises(ValueError, match="is not a time like 20261205T0100"):
+        report_time(text)
 
 
 @pytest.mark.parametrize("processes", [[], ["-n", "2"]], ids=["one-process", "two-processes"])

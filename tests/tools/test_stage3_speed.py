@@ -83,3 +83,24 @@ def test_a_build_dir_without_stage3_times_is_an_error(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "error: no stage3 build times of x86_64 or aarch64" in proc.stderr
     assert "fix: run doit stage3 for both targets first" in proc.stderr
+
+
+def test_since_leaves_out_the_runs_of_an_earlier_build(tmp_path: Path) -> None:
+    """aarch64's stage3 built, then x86_64's, then aarch64's again with other keys: from
+    the time of x86_64's run on, only the rebuild counts for aarch64."""
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    for day, arch, span in (
+        ("01", "aarch64", 1200.0),
+        ("02", "x86_64", 660.0),
+        ("03", "aarch64", 900.0),
+    ):
+        tasks = dict([build(arch, "zlib", 0.0, 60.0), build(arch, "llvm", 30.0, span)])
+        report = {"tasks": tasks, "suspended": []}
+        (reports / f"run-202612{day}T000000.json").write_text(json.dumps(report))
+    everything = speed("--build-dir", tmp_path)
+    assert "stage3 wall: x86_64 11.0 min, aarch64 35.0 min: 3.18x" in everything.stdout
+    assert everything.returncode == 1
+    rebuilt = speed("--build-dir", tmp_path, "--since", "20261202")
+    assert "stage3 wall: x86_64 11.0 min, aarch64 15.0 min: 1.36x" in rebuilt.stdout
+    assert rebuilt.returncode == 0, rebuilt.stderr
